@@ -1,0 +1,85 @@
+"""The `ecs-operator` command: the local control plane today, the operator itself (`run`) next."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+
+def _dev_cluster_up(args: argparse.Namespace) -> int:
+    from kubernetes import client, config
+
+    from .devcluster import build
+    from .devcluster.controlplane import ControlPlane, ControlPlaneError
+    from .devcluster.nodes import NodeGroup, create_node_group
+
+    started = time.monotonic()
+    if not build.binaries_ready():
+        build.build()
+    plane = ControlPlane(Path(args.dir).resolve(), detached=True)
+    print(f"starting control plane in {plane.dir} …", flush=True)
+    try:
+        plane.start(timeout=args.timeout)
+        api = client.CoreV1Api(config.new_client_from_config(str(plane.kubeconfig)))
+        nodes = create_node_group(api, NodeGroup(cluster=args.group, count=args.nodes))
+    except (ControlPlaneError, TimeoutError) as err:
+        plane.stop()
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    except BaseException:
+        plane.stop()
+        raise
+    print(f"ready in {time.monotonic() - started:.1f} s: {len(nodes)} node(s) in group {args.group!r}")
+    print(f"  export KUBECONFIG={plane.kubeconfig}")
+    print(f"  logs: {plane.log_dir}/    stop: ecs-operator dev-cluster down --dir {args.dir}")
+    return 0
+
+
+def _dev_cluster_down(args: argparse.Namespace) -> int:
+    from .devcluster.controlplane import stop_dir
+
+    if stop_dir(Path(args.dir).resolve()):
+        print(f"stopped the control plane in {args.dir}")
+    else:
+        print(f"no control plane running in {args.dir}")
+    return 0
+
+
+def _controlplane_build(args: argparse.Namespace) -> int:
+    from .devcluster import build
+
+    build.build(force=args.force)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="ecs-operator", description="Amazon ECS semantics on Kubernetes.")
+    verbs = top.add_subparsers(dest="verb", required=True)
+
+    dev = verbs.add_parser("dev-cluster", help="a local Kubernetes control plane with kwok nodes")
+    dev_verbs = dev.add_subparsers(dest="action", required=True)
+    up = dev_verbs.add_parser("up", help="start it in the background and return once it is ready")
+    up.add_argument("--dir", required=True, help="state directory: kubeconfig, logs, pki, etcd data")
+    up.add_argument("--nodes", type=int, default=3, help="kwok nodes in the node group (default 3)")
+    up.add_argument("--group", default="default", help="ECS cluster whose node group they join")
+    up.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for readiness")
+    up.set_defaults(func=_dev_cluster_up)
+    down = dev_verbs.add_parser("down", help="stop everything started by `up` in DIR")
+    down.add_argument("--dir", required=True)
+    down.set_defaults(func=_dev_cluster_down)
+
+    cp = verbs.add_parser("controlplane", help="build the pinned control-plane binaries into the cache")
+    cp.add_argument("--force", action="store_true", help="rebuild even when the cache is complete")
+    cp.set_defaults(func=_controlplane_build)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

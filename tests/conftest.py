@@ -1,0 +1,79 @@
+"""Fixtures for tests on a real Kubernetes control plane.
+
+Without KUBECONFIG the session starts the project's own local control plane (etcd,
+kube-apiserver, kube-scheduler, kube-controller-manager and kwok); with KUBECONFIG it uses that
+cluster (kind on a laptop or in GitHub Actions). Tests that need kwok nodes ask for the
+`node_group` fixture; on an external cluster they run only when ECS_TEST_KWOK=1 says kwok
+manages nodes there.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+
+@dataclass
+class Kube:
+    kubeconfig: Path
+    api: object  # kubernetes.client.ApiClient
+    local: bool  # our own control plane (kwok nodes available)
+
+    @property
+    def core(self):  # noqa: ANN201
+        from kubernetes import client
+
+        return client.CoreV1Api(self.api)
+
+
+@pytest.fixture(scope="session")
+def kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kube]:
+    from kubernetes import config
+
+    external = os.environ.get("KUBECONFIG")
+    if external:
+        yield Kube(Path(external), config.new_client_from_config(external), local=False)
+        return
+    from ecs_operator.devcluster import build
+    from ecs_operator.devcluster.controlplane import running
+
+    if not build.binaries_ready():
+        build.build()
+    with running(tmp_path_factory.mktemp("controlplane")) as plane:
+        yield Kube(plane.kubeconfig, config.new_client_from_config(str(plane.kubeconfig)), local=True)
+
+
+@pytest.fixture
+def namespace(kube: Kube) -> Iterator[str]:
+    """A fresh namespace per test, deleted afterwards."""
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    kube.core.create_namespace({"metadata": {"name": name}})
+    try:
+        yield name
+    finally:
+        kube.core.delete_namespace(name)
+
+
+@pytest.fixture
+def node_group(kube: Kube) -> Iterator[Callable[..., list[str]]]:
+    """Factory: node_group(cluster=..., count=..., **shape) creates kwok nodes and waits for Ready."""
+    from ecs_operator.devcluster.nodes import NodeGroup, create_node_group
+
+    if not kube.local and os.environ.get("ECS_TEST_KWOK") != "1":
+        pytest.skip("needs kwok-managed nodes (local control plane, or ECS_TEST_KWOK=1)")
+    created: list[str] = []
+
+    def make(**kwargs: object) -> list[str]:
+        kwargs.setdefault("name", f"g{uuid.uuid4().hex[:8]}")
+        names = create_node_group(kube.core, NodeGroup(**kwargs))  # type: ignore[arg-type]
+        created.extend(names)
+        return names
+
+    yield make
+    for name in created:
+        kube.core.delete_node(name)
