@@ -10,6 +10,7 @@ manages nodes there.
 from __future__ import annotations
 
 import os
+import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ class Kube:
     local: bool  # our own control plane (kwok nodes available)
 
     @property
-    def core(self):  # noqa: ANN201
+    def core(self):
         from kubernetes import client
 
         return client.CoreV1Api(self.api)
@@ -77,3 +78,56 @@ def node_group(kube: Kube) -> Iterator[Callable[..., list[str]]]:
     yield make
     for name in created:
         kube.core.delete_node(name)
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def crds_installed(kube: Kube) -> list[str]:
+    """The CRDs from crds/ applied to the cluster and Established; returns their names."""
+    import yaml
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    from tests.helpers import wait_for
+
+    ext = client.ApiextensionsV1Api(kube.api)
+    names = []
+    for path in sorted((REPO / "crds").glob("*.yaml")):
+        manifest = yaml.safe_load(path.read_text())
+        name = manifest["metadata"]["name"]
+        try:
+            current = ext.read_custom_resource_definition(name)
+            manifest["metadata"]["resourceVersion"] = current.metadata.resource_version
+            ext.replace_custom_resource_definition(name, manifest)
+        except ApiException as err:
+            if err.status != 404:
+                raise
+            ext.create_custom_resource_definition(manifest)
+        names.append(name)
+    for name in names:
+        wait_for(lambda n=name: any(c.type == "Established" and c.status == "True"
+                                    for c in ext.read_custom_resource_definition(n).status.conditions or []),
+                 what=f"CRD {name} Established")
+    return names
+
+
+@pytest.fixture(scope="session")
+def kubectl(kube: Kube) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run the pinned kubectl against the test cluster: kubectl("apply", "-f", "-", input=...)."""
+    import shutil
+    import subprocess
+
+    from ecs_operator.devcluster import build
+
+    binary = build.bin_dir() / "kubectl"
+    path = str(binary) if binary.exists() else shutil.which("kubectl")
+    if path is None:
+        pytest.skip("no kubectl")
+
+    def run(*args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([path, f"--kubeconfig={kube.kubeconfig}", *args], input=input,
+                              capture_output=True, text=True, timeout=60)
+
+    return run

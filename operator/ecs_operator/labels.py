@@ -5,3 +5,18 @@ API_VERSION = "v1alpha1"
 
 # Nodes: membership of an ECS cluster's node group (its container instances).
 CLUSTER_LABEL = f"{API_GROUP}/cluster"
+
+# Pods of tasks: what they belong to, for selection and for the reconcilers.
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+MANAGED_BY_VALUE = "ecs-operator"
+FAMILY_LABEL = f"{API_GROUP}/family"
+REVISION_LABEL = f"{API_GROUP}/revision"
+TASK_LABEL = f"{API_GROUP}/task"
+INDEX_LABEL = f"{API_GROUP}/task-index"
+GROUP_LABEL = f"{API_GROUP}/group"
+
+ANNOTATION_TASK_ARN = f"{API_GROUP}/task-arn"
+ANNOTATION_TASK_ID = f"{API_GROUP}/task-id"
+ANNOTATION_ESSENTIAL = f"{API_GROUP}/essential-containers"
+# Kubernetes container name → ECS container name, where they differ (e.g. "web_1" → "web-1").
+ANNOTATION_CONTAINER_NAMES = f"{API_GROUP}/container-names"

@@ -29,14 +29,15 @@ MAX_PORTS = 100
 MAX_LIST = 100
 MAX_NAME = 255
 MAX_STRING = 4096
+MAX_VOLUMES = 32  # volumes and mount points: bounds that keep the mountPoints CEL rule in budget
 
 ECS_NAME = r"^[A-Za-z0-9_-]{1,255}$"  # container, family and cluster names in ECS
-UNKNOWN = {"x-kubernetes-preserve-unknown-fields": True}
+UNKNOWN: dict[str, Any] = {"x-kubernetes-preserve-unknown-fields": True}
 
 
-def cel(rule: str, message: str, field_path: str | None = None) -> dict[str, str]:
+def cel(rule: str, message: str, field_path: str | None = None) -> dict[str, Any]:
     """One CEL rule for `x-kubernetes-validations`, with the field it is about."""
-    entry = {"rule": rule, "message": message}
+    entry: dict[str, Any] = {"rule": rule, "message": message}
     if field_path:
         entry["fieldPath"] = field_path
     return entry
@@ -52,7 +53,7 @@ class EcsModel(BaseModel):
         return self.model_dump(mode="json", exclude_none=True, by_alias=True)
 
 
-def Ignored(description: str) -> Any:  # noqa: N802 - reads as a type in field declarations
+def Ignored(description: str) -> Any:
     """A real ECS field the Kubernetes translation does not use: kept, and reported as ignored."""
     return Field(None, description=f"Accepted for ECS compatibility and reported as ignored: {description}",
                  json_schema_extra=UNKNOWN)
@@ -225,7 +226,7 @@ class ContainerDefinition(EcsModel):
     command: list[LongString] | None = Field(None, max_length=MAX_LIST,
                                              description="Overrides the image CMD (Pod args).")
     environment: list[KeyValuePair] | None = Field(None, max_length=MAX_LIST)
-    mountPoints: list[MountPoint] | None = Field(None, max_length=MAX_LIST)
+    mountPoints: list[MountPoint] | None = Field(None, max_length=MAX_VOLUMES)
     volumesFrom: list[VolumeFrom] | None = Field(None, max_length=MAX_CONTAINERS)
     linuxParameters: LinuxParameters | None = None
     dependsOn: list[ContainerDependency] | None = Field(None, max_length=MAX_CONTAINERS)
@@ -374,7 +375,7 @@ class TaskDefinition(EcsModel):
     memory: Annotated[str, Field(max_length=32)] | None = Field(
         None, description='Task hard memory limit: MiB ("2048") or "2 GB" (pod-level limit).'
     )
-    volumes: list[Volume] | None = Field(None, max_length=MAX_LIST)
+    volumes: list[Volume] | None = Field(None, max_length=MAX_VOLUMES)
     placementConstraints: list[TaskDefinitionPlacementConstraint] | None = Field(None, max_length=10)
     requiresCompatibilities: list[Literal["EC2", "FARGATE", "EXTERNAL", "MANAGED_INSTANCES"]] | None = Field(
         None, max_length=4, description="Launch types; all run as Pods here."
@@ -639,7 +640,7 @@ class ClusterSpec(EcsModel):
     accountId: Annotated[str, Field(pattern=r"^\d{12}$")] | None = Field(
         None, description="12-digit account in ARNs (default: the operator's setting)."
     )
-    policy: ClusterPolicy = Field(default_factory=ClusterPolicy)  # type: ignore[arg-type]
+    policy: ClusterPolicy = Field(default_factory=ClusterPolicy, json_schema_extra={"default": {}})
 
 
 # --------------------------------------------------------------------------- task (run-task)

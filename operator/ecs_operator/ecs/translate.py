@@ -1,0 +1,550 @@
+"""ECS task → Kubernetes Pod: the heart of the project, as one pure function.
+
+`task_pod(...)` takes a task definition revision, the run-task request, the cluster and the
+task's index and returns the Pod manifest that runs that one task. Every rule is listed in
+docs/mapping.md and tested row by row in tests/unit/test_translate.py. No Kubernetes client and
+no kopf here: the reconcilers apply what this returns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from ..labels import (
+    ANNOTATION_CONTAINER_NAMES,
+    ANNOTATION_ESSENTIAL,
+    ANNOTATION_TASK_ARN,
+    ANNOTATION_TASK_ID,
+    CLUSTER_LABEL,
+    FAMILY_LABEL,
+    GROUP_LABEL,
+    INDEX_LABEL,
+    MANAGED_BY_LABEL,
+    MANAGED_BY_VALUE,
+    REVISION_LABEL,
+    TASK_LABEL,
+)
+from . import arns
+from .cql import HOSTNAME_LABEL, QueryError, attribute_label, combine_terms
+from .errors import InvalidInput, describe_validation_error
+from .models import (
+    DNS_SUBDOMAIN,
+    ClusterSpec,
+    ContainerDefinition,
+    HealthCheck,
+    TaskDefinition,
+    TaskSpec,
+    cpu_millicores,
+    kube_container_name,
+    task_cpu_units,
+    task_memory_mib,
+)
+
+DEFAULT_STOP_TIMEOUT = 30  # seconds, ECS_CONTAINER_STOP_TIMEOUT's default
+# Capabilities Docker grants every container: adding one of these changes nothing, so it needs
+# no permission (they are also what Pod Security "baseline" allows).
+DOCKER_DEFAULT_CAPABILITIES = frozenset({
+    "AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD", "NET_BIND_SERVICE",
+    "NET_RAW", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT",
+})
+BASELINE_CAPABILITIES = DOCKER_DEFAULT_CAPABILITIES - {"NET_RAW"}
+LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+PORT_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
+
+
+@dataclass(frozen=True)
+class ClusterRef:
+    """The ECS cluster a task runs on: its name and validated spec."""
+
+    name: str
+    spec: ClusterSpec
+
+
+@dataclass(frozen=True)
+class TaskRef:
+    """Identity of one task of an ECSTask: the object's name and uid, and the task's index."""
+
+    name: str
+    namespace: str
+    uid: str
+    index: int = 0
+
+    @property
+    def task_id(self) -> str:
+        """ECS's 32-hex task id, derived from the ECSTask's uid: stable across operator restarts."""
+        return uuid.uuid5(uuid.UUID(self.uid), str(self.index)).hex
+
+    @property
+    def pod_name(self) -> str:
+        return f"{self.name}-{self.index}"
+
+
+def label_value(value: str) -> str:
+    """`value` if it is a valid label value, else a readable prefix plus a hash (≤ 63 chars)."""
+    if len(value) <= 63 and LABEL_VALUE.match(value):
+        return value
+    digest = hashlib.sha256(value.encode()).hexdigest()[:10]
+    prefix = re.sub(r"[^A-Za-z0-9_.-]", "-", value)[:50].strip("-_.")
+    return f"{prefix}-{digest}" if prefix else digest
+
+
+# --------------------------------------------------------------------------- overrides
+
+
+def apply_overrides(definition: TaskDefinition, spec: TaskSpec) -> TaskDefinition:
+    """The task definition as this run-task's overrides change it, validated again."""
+    overrides = spec.overrides
+    if overrides is None:
+        return definition
+    body = definition.dump()
+    names = [c["name"] for c in body["containerDefinitions"]]
+    problems = []
+    for i, override in enumerate(overrides.containerOverrides or []):
+        if override.name not in names:
+            problems.append(f"overrides.containerOverrides[{i}].name: no container named {override.name!r} in "
+                            f"{definition.family}")
+            continue
+        container = body["containerDefinitions"][names.index(override.name)]
+        if override.command is not None:
+            container["command"] = override.command
+        if override.environment is not None:
+            merged = {e["name"]: e.get("value", "") for e in container.get("environment", [])}
+            merged.update({e.name: e.value for e in override.environment})
+            container["environment"] = [{"name": k, "value": v} for k, v in merged.items()]
+        for name in ("cpu", "memory", "memoryReservation"):
+            if getattr(override, name) is not None:
+                container[name] = getattr(override, name)
+    if overrides.cpu is not None:
+        body["cpu"] = overrides.cpu
+    if overrides.memory is not None:
+        body["memory"] = overrides.memory
+    if problems:
+        raise InvalidInput(problems)
+    try:
+        return TaskDefinition.model_validate(body)
+    except ValidationError as err:
+        raise InvalidInput(describe_validation_error(err, prefix="overrides → taskDefinition")) from None
+
+
+# --------------------------------------------------------------------------- containers
+
+
+def _probe(check: HealthCheck) -> dict[str, Any]:
+    if check.command[0] == "CMD-SHELL":
+        command = ["/bin/sh", "-c", " ".join(check.command[1:])]
+    else:
+        command = list(check.command[1:])
+    return {
+        "exec": {"command": command},
+        "periodSeconds": check.interval or 30,
+        "timeoutSeconds": check.timeout or 5,
+        "failureThreshold": check.retries or 3,
+        "successThreshold": 1,
+    }
+
+
+def _resources(c: ContainerDefinition) -> dict[str, Any]:
+    requests: dict[str, str] = {}
+    limits: dict[str, str] = {}
+    if c.cpu:  # a relative share: a request and no limit, so the kubelet sets the same CpuShares
+        requests["cpu"] = f"{cpu_millicores(c.cpu)}m"
+    if c.memory is not None:
+        limits["memory"] = f"{c.memory}Mi"
+    reserved = c.memoryReservation if c.memoryReservation is not None else c.memory
+    if reserved is not None:
+        requests["memory"] = f"{reserved}Mi"
+    out: dict[str, Any] = {}
+    if requests:
+        out["requests"] = requests
+    if limits:
+        out["limits"] = limits
+    return out
+
+
+def _security_context(c: ContainerDefinition, cluster: ClusterRef, path: str) -> tuple[dict[str, Any], list[str]]:
+    policy = cluster.spec.policy
+    restricted = policy.podSecurity == "restricted"
+    problems: list[str] = []
+    ctx: dict[str, Any] = {}
+    if c.privileged:
+        if restricted or not policy.allowPrivileged:
+            problems.append(f"{path}.privileged: privileged containers are not allowed on cluster {cluster.name} "
+                            "(ECSCluster spec.policy.allowPrivileged)")
+        else:
+            ctx["privileged"] = True
+    caps = c.linuxParameters.capabilities if c.linuxParameters else None
+    add = sorted({cap.upper().removeprefix("CAP_") for cap in (caps.add or [])}) if caps else []
+    drop = sorted({cap.upper().removeprefix("CAP_") for cap in (caps.drop or [])}) if caps else []
+    allowed = set(policy.allowedCapabilities) | (
+        {"NET_BIND_SERVICE"} if restricted else BASELINE_CAPABILITIES
+    )
+    refused = [cap for cap in add if cap not in {a.upper().removeprefix("CAP_") for a in allowed}]
+    if refused:
+        problems.append(f"{path}.linuxParameters.capabilities.add: {', '.join(refused)} not allowed on cluster "
+                        f"{cluster.name} (ECSCluster spec.policy.allowedCapabilities)")
+    if restricted:
+        drop = ["ALL"]
+        ctx["allowPrivilegeEscalation"] = False
+        ctx["runAsNonRoot"] = True
+    capabilities: dict[str, Any] = {}
+    if add and not refused:
+        capabilities["add"] = add
+    if drop:
+        capabilities["drop"] = drop
+    if capabilities:
+        ctx["capabilities"] = capabilities
+    if c.readonlyRootFilesystem:
+        ctx["readOnlyRootFilesystem"] = True
+    if c.user is not None:
+        uid, _, gid = c.user.partition(":")
+        ctx["runAsUser"] = int(uid)
+        if gid:
+            ctx["runAsGroup"] = int(gid)
+        if restricted and int(uid) == 0:
+            problems.append(f"{path}.user: cluster {cluster.name} runs restricted Pods, which cannot run as root")
+    return ctx, problems
+
+
+def _volume_names(definition: TaskDefinition) -> dict[str, str]:
+    """ECS volume name → a valid, unique Kubernetes volume name."""
+    names: dict[str, str] = {}
+    used: set[str] = set()
+    for i, volume in enumerate(definition.volumes or []):
+        candidate = volume.name.lower().replace("_", "-")
+        if len(candidate) > 63 or not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", candidate) or candidate in used:
+            candidate = f"volume-{i}"
+        names[volume.name] = candidate
+        used.add(candidate)
+    return names
+
+
+def _mounts(c: ContainerDefinition, definition: TaskDefinition, volume_names: dict[str, str]) -> list[dict[str, Any]]:
+    mounts = []
+    seen_paths = set()
+
+    def add(source_volume: str, path: str, read_only: bool) -> None:
+        if path in seen_paths:
+            return
+        seen_paths.add(path)
+        mount: dict[str, Any] = {"name": volume_names[source_volume], "mountPath": path}
+        if read_only:
+            mount["readOnly"] = True
+        mounts.append(mount)
+
+    for mp in c.mountPoints or []:
+        add(mp.sourceVolume, mp.containerPath, bool(mp.readOnly))
+    for vf in c.volumesFrom or []:  # Docker --volumes-from: the source container's mounts, same paths
+        for mp in definition.container(vf.sourceContainer).mountPoints or []:
+            add(mp.sourceVolume, mp.containerPath, bool(mp.readOnly or vf.readOnly))
+    return mounts
+
+
+def _container(c: ContainerDefinition, definition: TaskDefinition, cluster: ClusterRef, path: str,
+               volume_names: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
+    problems: list[str] = []
+    policy = cluster.spec.policy
+    mode = definition.effective_network_mode
+    out: dict[str, Any] = {"name": kube_container_name(c.name), "image": c.image}
+    if c.entryPoint is not None:
+        out["command"] = list(c.entryPoint)
+    if c.command is not None:
+        out["args"] = list(c.command)
+    if c.workingDirectory:
+        out["workingDir"] = c.workingDirectory
+    if c.environment:
+        env: dict[str, str] = {}
+        for e in c.environment:
+            env[e.name] = e.value  # ECS: the last value of a repeated name wins
+        out["env"] = [{"name": k, "value": v} for k, v in env.items()]
+    ports = []
+    for j, pm in enumerate(c.portMappings or []):
+        port: dict[str, Any] = {"containerPort": pm.containerPort, "protocol": pm.effective_protocol.upper()}
+        host_port = pm.hostPort or (pm.containerPort if mode in ("host",) else 0)
+        if host_port and mode != "host":
+            if not policy.allowHostPorts:
+                problems.append(f"{path}.portMappings[{j}].hostPort: static host ports are not allowed on cluster "
+                                f"{cluster.name} (ECSCluster spec.policy.allowHostPorts); omit hostPort for a "
+                                "dynamic port")
+            port["hostPort"] = host_port
+        elif mode == "host":
+            port["hostPort"] = pm.containerPort
+        if pm.name and len(pm.name) <= 15 and PORT_NAME.match(pm.name) and not re.fullmatch(r"[0-9-]+", pm.name):
+            port["name"] = pm.name
+        ports.append(port)
+    if ports:
+        out["ports"] = ports
+    resources = _resources(c)
+    if resources:
+        out["resources"] = resources
+    mounts = _mounts(c, definition, volume_names)
+    if mounts:
+        out["volumeMounts"] = mounts
+    if c.healthCheck is not None:
+        out["readinessProbe"] = _probe(c.healthCheck)
+    ctx, sec_problems = _security_context(c, cluster, path)
+    problems += sec_problems
+    if ctx:
+        out["securityContext"] = ctx
+    return out, problems
+
+
+def _start_order(definition: TaskDefinition) -> list[ContainerDefinition]:
+    """Containers ordered so that link targets and dependencies come first (Docker's start order)."""
+    containers = {c.name: c for c in definition.containerDefinitions}
+    ordered: list[ContainerDefinition] = []
+    placed: set[str] = set()
+
+    def place(name: str) -> None:
+        if name in placed:
+            return
+        placed.add(name)
+        c = containers[name]
+        for target in [t for t, _ in c.link_targets()] + [d.containerName for d in c.dependsOn or []]:
+            place(target)
+        ordered.append(c)
+
+    for c in definition.containerDefinitions:
+        place(c.name)
+    return ordered
+
+
+def _init_roles(definition: TaskDefinition) -> dict[str, str]:
+    """Containers other containers wait for: 'init' (run to completion) or 'sidecar' (healthy first)."""
+    roles: dict[str, str] = {}
+    for c in definition.containerDefinitions:
+        for dep in c.dependsOn or []:
+            if dep.condition in ("COMPLETE", "SUCCESS"):
+                roles[dep.containerName] = "init"
+            elif dep.condition == "HEALTHY":
+                roles.setdefault(dep.containerName, "sidecar")
+    return roles
+
+
+# --------------------------------------------------------------------------- placement
+
+
+def _affinity(definition: TaskDefinition, spec: TaskSpec, group_label: str, cluster: ClusterRef
+              ) -> tuple[dict[str, Any], list[dict[str, Any]], list[str]]:
+    problems: list[str] = []
+    affinity: dict[str, Any] = {}
+    expressions = [(f"taskDefinition.placementConstraints[{i}].expression", pc.expression)
+                   for i, pc in enumerate(definition.placementConstraints or [])]
+    distinct = False
+    for i, pc in enumerate(spec.placementConstraints or []):
+        if pc.type == "distinctInstance":
+            distinct = True
+        elif pc.expression:
+            expressions.append((f"placementConstraints[{i}].expression", pc.expression))
+    terms: list[dict[str, Any]] = []
+    for where, expression in expressions:
+        try:
+            combine_terms([expression])
+        except QueryError as err:
+            problems.append(f"{where}: {err}")
+    if not problems and expressions:
+        try:
+            terms = combine_terms([e for _, e in expressions])
+        except QueryError as err:
+            problems.append(f"placementConstraints: {err}")
+    if terms:
+        affinity["nodeAffinity"] = {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": terms}}
+    group_selector = {"matchLabels": {CLUSTER_LABEL: label_value(cluster.name), GROUP_LABEL: group_label}}
+    if distinct:
+        # Binding in ECS: never two tasks of the group on one instance.
+        affinity["podAntiAffinity"] = {"requiredDuringSchedulingIgnoredDuringExecution": [
+            {"labelSelector": group_selector, "topologyKey": HOSTNAME_LABEL}]}
+    spread: list[dict[str, Any]] = []
+    preferred: list[dict[str, Any]] = []
+    for i, strategy in enumerate(spec.placementStrategy or []):
+        if strategy.type == "spread":
+            field = strategy.field or ""
+            if field in ("instanceId", "host"):
+                key = HOSTNAME_LABEL
+            elif field.startswith("attribute:") and len(field) > len("attribute:"):
+                key = attribute_label(field.removeprefix("attribute:"))
+            else:
+                problems.append(f"placementStrategy[{i}].field: spread takes instanceId, host or attribute:<name>, "
+                                f"not {field!r}")
+                continue
+            # Best effort, like ECS strategies: skew is a preference, never a reason to stay pending.
+            spread.append({"maxSkew": 1, "topologyKey": key, "whenUnsatisfiable": "ScheduleAnyway",
+                           "labelSelector": group_selector})
+        elif strategy.type == "binpack":
+            # Prefer instances that already run this cluster's tasks: fill them before empty ones.
+            preferred.append({"weight": 100 - 10 * i, "podAffinityTerm": {
+                "labelSelector": {"matchLabels": {CLUSTER_LABEL: label_value(cluster.name)}},
+                "topologyKey": HOSTNAME_LABEL}})
+    if preferred:
+        affinity["podAffinity"] = {"preferredDuringSchedulingIgnoredDuringExecution": preferred}
+    return affinity, spread, problems
+
+
+# --------------------------------------------------------------------------- the pod
+
+
+def task_pod(definition: TaskDefinition, revision: int, spec: TaskSpec, cluster: ClusterRef, task: TaskRef,
+             region: str = arns.DEFAULT_REGION, account: str = arns.DEFAULT_ACCOUNT) -> dict[str, Any]:
+    """The Pod that runs task `task.index` of run-task `spec`. Raises InvalidInput naming fields."""
+    definition = apply_overrides(definition, spec)
+    policy = cluster.spec.policy
+    problems: list[str] = []
+    mode = definition.effective_network_mode
+    volume_names = _volume_names(definition)
+    roles = _init_roles(definition)
+
+    containers: list[dict[str, Any]] = []
+    init_containers: list[dict[str, Any]] = []
+    index_of = {c.name: i for i, c in enumerate(definition.containerDefinitions)}
+    for c in _start_order(definition):
+        path = f"containerDefinitions[{index_of[c.name]}]"
+        manifest, container_problems = _container(c, definition, cluster, path, volume_names)
+        problems += container_problems
+        role = roles.get(c.name)
+        if role is None:
+            containers.append(manifest)
+            continue
+        for j, dep in enumerate(c.dependsOn or []):
+            if dep.containerName not in roles:
+                problems.append(f"{path}.dependsOn[{j}]: {c.name!r} must start before the other containers (others "
+                                f"wait for it), so it cannot wait for {dep.containerName!r}")
+        if role == "sidecar":
+            # A native sidecar: started, and healthy by its startup probe, before the main containers.
+            manifest["restartPolicy"] = "Always"
+            check = c.healthCheck
+            if check is not None:
+                probe = _probe(check)
+                interval = check.interval or 30
+                probe["failureThreshold"] = (check.retries or 3) + math.ceil((check.startPeriod or 0) / interval)
+                manifest["startupProbe"] = probe
+        init_containers.append(manifest)
+    if not containers:
+        problems.append("containerDefinitions: every container waits to complete before another starts; at least "
+                        "one must run as the task's main container")
+
+    family = definition.family
+    group = spec.effective_group(family)
+    group_label = label_value(group)
+    pod_spec: dict[str, Any] = {
+        "restartPolicy": "Never",  # ECS does not restart the containers of a task
+        "terminationGracePeriodSeconds": max(
+            [c.stopTimeout for c in definition.containerDefinitions if c.stopTimeout is not None]
+            or [DEFAULT_STOP_TIMEOUT]),
+        "containers": containers,
+        "enableServiceLinks": False,  # Docker gave a task no environment it did not ask for
+        "automountServiceAccountToken": False,  # nor credentials to the orchestrator
+        "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+    }
+    if policy.podSecurity == "restricted":
+        pod_spec["securityContext"]["runAsNonRoot"] = True
+    if init_containers:
+        pod_spec["initContainers"] = init_containers
+
+    # Links: one Pod is one network namespace, so a linked name or alias is this task itself.
+    hostnames: set[str] = set()
+    for c in definition.containerDefinitions:
+        for target, alias in c.link_targets():
+            hostnames.add(alias.lower())
+            if DNS_SUBDOMAIN.match(target.lower()):
+                hostnames.add(target.lower())
+    host_aliases: dict[str, set[str]] = {}
+    if hostnames:
+        host_aliases["127.0.0.1"] = hostnames
+    for i, c in enumerate(definition.containerDefinitions):
+        for j, entry in enumerate(c.extraHosts or []):
+            name, ip = entry.get("hostname", ""), entry.get("ipAddress", "")
+            if not name or not ip or not DNS_SUBDOMAIN.match(name.lower()):
+                problems.append(f"containerDefinitions[{i}].extraHosts[{j}]: needs a hostname (DNS name) and an "
+                                "ipAddress")
+                continue
+            host_aliases.setdefault(ip, set()).add(name.lower())
+    if host_aliases:
+        pod_spec["hostAliases"] = [{"ip": ip, "hostnames": sorted(names)} for ip, names in sorted(host_aliases.items())]
+
+    if mode == "host":
+        if not policy.allowHostNetwork:
+            problems.append(f"networkMode: host networking is not allowed on cluster {cluster.name} "
+                            "(ECSCluster spec.policy.allowHostNetwork)")
+        pod_spec["hostNetwork"] = True
+        pod_spec["dnsPolicy"] = "ClusterFirstWithHostNet"
+    if definition.pidMode == "task":
+        pod_spec["shareProcessNamespace"] = True
+    for field, attr in (("pidMode", "hostPID"), ("ipcMode", "hostIPC")):
+        if getattr(definition, field) == "host":
+            if not policy.allowHostNamespaces:
+                problems.append(f"{field}: host namespaces are not allowed on cluster {cluster.name} "
+                                "(ECSCluster spec.policy.allowHostNamespaces)")
+            pod_spec[attr] = True
+
+    volumes = []
+    for i, volume in enumerate(definition.volumes or []):
+        source = volume.host.sourcePath if volume.host else None
+        if source:
+            if not policy.allowHostPath:
+                problems.append(f"volumes[{i}].host.sourcePath: host paths are not allowed on cluster {cluster.name} "
+                                "(ECSCluster spec.policy.allowHostPath)")
+            volumes.append({"name": volume_names[volume.name], "hostPath": {"path": source}})
+        else:
+            volumes.append({"name": volume_names[volume.name], "emptyDir": {}})
+    if volumes:
+        pod_spec["volumes"] = volumes
+
+    task_cpu = task_cpu_units(definition.cpu) if definition.cpu else None
+    task_memory = task_memory_mib(definition.memory) if definition.memory else None
+    if task_cpu or task_memory:
+        # Task-level cpu/memory are the whole task's hard limits: pod-level resources.
+        limits = {}
+        if task_cpu:
+            limits["cpu"] = f"{cpu_millicores(task_cpu)}m"
+        if task_memory:
+            limits["memory"] = f"{task_memory}Mi"
+        pod_spec["resources"] = {"limits": limits}
+
+    node_selector = dict(cluster.spec.nodeSelector or {CLUSTER_LABEL: cluster.name})
+    pod_spec["nodeSelector"] = node_selector
+    affinity, spread, placement_problems = _affinity(definition, spec, group_label, cluster)
+    problems += placement_problems
+    if affinity:
+        pod_spec["affinity"] = affinity
+    if spread:
+        pod_spec["topologySpreadConstraints"] = spread
+
+    if problems:
+        raise InvalidInput(problems)
+
+    essential = [kube_container_name(c.name) for c in definition.containerDefinitions if c.is_essential]
+    renamed = {kube_container_name(c.name): c.name for c in definition.containerDefinitions
+               if kube_container_name(c.name) != c.name}
+    annotations = {
+        ANNOTATION_TASK_ARN: arns.task_arn(cluster.name, task.task_id, region, account),
+        ANNOTATION_TASK_ID: task.task_id,
+        ANNOTATION_ESSENTIAL: ",".join(essential),
+    }
+    if renamed:
+        annotations[ANNOTATION_CONTAINER_NAMES] = json.dumps(renamed, sort_keys=True)
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": task.pod_name,
+            "namespace": task.namespace,
+            "labels": {
+                MANAGED_BY_LABEL: MANAGED_BY_VALUE,
+                CLUSTER_LABEL: label_value(cluster.name),
+                FAMILY_LABEL: label_value(family),
+                REVISION_LABEL: str(revision),
+                TASK_LABEL: label_value(task.name),
+                INDEX_LABEL: str(task.index),
+                GROUP_LABEL: group_label,
+            },
+            "annotations": annotations,
+        },
+        "spec": pod_spec,
+    }
