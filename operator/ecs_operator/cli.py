@@ -54,6 +54,32 @@ def _controlplane_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_operator(args: argparse.Namespace) -> int:
+    """The operator itself: KUBECONFIG or in-cluster config; all namespaces or the listed ones."""
+    import logging
+    import os
+
+    if args.region:
+        os.environ["ECS_REGION"] = args.region
+    if args.account_id:
+        os.environ["ECS_ACCOUNT_ID"] = args.account_id
+    if args.stopped_task_retention is not None:
+        os.environ["ECS_STOPPED_TASK_RETENTION"] = str(args.stopped_task_retention)
+    logging.basicConfig(level=getattr(logging, args.log_level.upper()),
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    import kopf
+
+    from . import handlers  # noqa: F401  (registers the handlers)
+
+    kopf.run(
+        standalone=True,  # one replica, no peering: the Deployment uses strategy Recreate
+        clusterwide=not args.namespace,
+        namespaces=args.namespace or (),
+        liveness_endpoint=args.liveness,
+    )
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="ecs-operator", description="Amazon ECS semantics on Kubernetes.")
     verbs = top.add_subparsers(dest="verb", required=True)
@@ -69,6 +95,17 @@ def parser() -> argparse.ArgumentParser:
     down = dev_verbs.add_parser("down", help="stop everything started by `up` in DIR")
     down.add_argument("--dir", required=True)
     down.set_defaults(func=_dev_cluster_down)
+
+    run = verbs.add_parser("run", help="run the operator (KUBECONFIG or in-cluster credentials)")
+    run.add_argument("--namespace", "-n", action="append", help="watch only this namespace (repeatable); "
+                     "default: all namespaces")
+    run.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    run.add_argument("--region", help="region in ARNs (default us-east-1, or ECS_REGION)")
+    run.add_argument("--account-id", help="12-digit account in ARNs (default 000000000000, or ECS_ACCOUNT_ID)")
+    run.add_argument("--stopped-task-retention", type=float, default=None,
+                     help="seconds a STOPPED task's Pod is kept before clean-up (default 3600)")
+    run.add_argument("--liveness", default=None, help="health endpoint, e.g. http://0.0.0.0:8080/healthz")
+    run.set_defaults(func=_run_operator)
 
     cp = verbs.add_parser("controlplane", help="build the pinned control-plane binaries into the cache")
     cp.add_argument("--force", action="store_true", help="rebuild even when the cache is complete")

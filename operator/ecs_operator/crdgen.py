@@ -185,7 +185,7 @@ def crds() -> dict[str, dict[str, Any]]:
             [_col("Cluster", ".spec.cluster"),
              _col("Task Definition", ".status.taskDefinitionArn"),
              _col("Last Status", ".status.lastStatus"),
-             _col("Desired", ".spec.desiredStatus"),
+             _col("Desired", ".status.desiredStatus"),
              _col("Count", ".spec.count", "integer", priority=1),
              _col("Reason", ".status.stoppedReason", priority=1),
              AGE],

@@ -1,7 +1,9 @@
 """ECS's cluster query language (memberOf expressions) → Kubernetes node affinity.
 
 Supported: `attribute:<name>` and `ec2InstanceId` subjects; operators `== != in !in exists
-!exists > >= < <=`; `and`/`or`/`not` (also `&& || !`) with parentheses. The expression becomes
+!exists > >= < <=` and their word forms (`equals`, `not_equals`, `not_in`, `not_exists`,
+`greater_than`, …); lists as `[a, b]` (ECS's syntax) or `(a, b)`; `and`/`or`/`not` (also
+`&& || !`) with parentheses. The expression becomes
 node selector terms in disjunctive normal form (terms are ORed, requirements within a term
 ANDed), which is exactly what `requiredDuringSchedulingIgnoredDuringExecution` means.
 
@@ -29,6 +31,11 @@ ATTRIBUTE_LABELS = {
 # ECS names CPU architectures as the kernel does; Kubernetes as Go does.
 ARCH_VALUES = {"x86_64": "amd64", "arm64": "arm64", "aarch64": "arm64", "i386": "386"}
 HOSTNAME_LABEL = "kubernetes.io/hostname"
+# ECS's word forms of the operators.
+WORD_OPERATORS = {
+    "equals": "==", "not_equals": "!=", "not_in": "!in", "not_exists": "!exists", "greater_than": ">",
+    "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<=", "matches": "=~", "not_matches": "!~",
+}
 
 
 class QueryError(ValueError):
@@ -41,10 +48,10 @@ def attribute_label(attribute: str) -> str:
 
 _TOKEN = re.compile(
     r"""\s*(?:
-        (?P<lp>\() | (?P<rp>\)) | (?P<comma>,) |
+        (?P<lp>[(\[]) | (?P<rp>[)\]]) | (?P<comma>,) |
         (?P<op>==|!=|>=|<=|=~|!~|>|<|!in\b|!exists\b|&&|\|\||!) |
         (?P<str>"[^"]*"|'[^']*') |
-        (?P<word>[^\s(),"'!=<>~]+)
+        (?P<word>[^\s()\[\],"'!=<>~]+)
     )""",
     re.X,
 )
@@ -139,7 +146,7 @@ class _Parser:
 
     def value(self) -> str:
         tok = self.take()
-        if tok in ("(", ")", ",") or tok in ("==", "!=", ">", "<", ">=", "<="):
+        if tok in ("(", ")", "[", "]", ",") or tok in ("==", "!=", ">", "<", ">=", "<="):
             raise QueryError(f"expected a value, found {tok!r}")
         return tok[1:-1] if tok[:1] in "\"'" else tok
 
@@ -147,6 +154,7 @@ class _Parser:
         subject = self.take()
         key, arch = _subject_key(subject)
         op = self.take()
+        op = WORD_OPERATORS.get(op.lower(), op)
         lower = op.lower()
         if lower in ("exists", "!exists"):
             return Req(key, "Exists" if lower == "exists" else "DoesNotExist")
@@ -154,14 +162,16 @@ class _Parser:
             raise QueryError(f"{subject} {op}: regular expressions cannot be expressed as node affinity; "
                              "use == or in with the exact values")
         if lower in ("in", "!in"):
-            if self.take() != "(":
-                raise QueryError(f"{op} needs a list in parentheses")
+            opening = self.take()
+            if opening not in ("[", "("):
+                raise QueryError(f"{op} needs a list: [a, b]")
             values = [self.value()]
             while self.peek() == ",":
                 self.take()
                 values.append(self.value())
-            if self.take() != ")":
-                raise QueryError("missing ')' after the list")
+            closing = self.take()
+            if closing != {"[": "]", "(": ")"}[opening]:
+                raise QueryError(f"the list after {op} is not closed")
             return Req(key, "In" if lower == "in" else "NotIn", tuple(_map(v, arch) for v in values))
         if op in ("==", "!="):
             return Req(key, "In" if op == "==" else "NotIn", (_map(self.value(), arch),))

@@ -173,6 +173,12 @@ class Ulimit(EcsModel):
     softLimit: int = Field(ge=-1)
     hardLimit: int = Field(ge=-1)
 
+    @model_validator(mode="after")
+    def _soft_within_hard(self) -> Ulimit:
+        if self.softLimit > self.hardLimit:
+            raise ValueError(f"softLimit ({self.softLimit}) must not exceed hardLimit ({self.hardLimit})")
+        return self
+
 
 # --------------------------------------------------------------------------- container definition
 
@@ -296,7 +302,7 @@ class Volume(EcsModel):
 class TaskDefinitionPlacementConstraint(EcsModel):
     type: Literal["memberOf"] = Field(description="Only memberOf is allowed in a task definition.")
     expression: Annotated[str, Field(min_length=1, max_length=2000)] = Field(
-        description="Cluster query language, e.g. attribute:ecs.instance-type =~ t2.*"
+        description="Cluster query language, e.g. attribute:ecs.instance-type in [t2.micro, t2.small]"
     )
 
 
@@ -641,6 +647,11 @@ class ClusterSpec(EcsModel):
         None, description="12-digit account in ARNs (default: the operator's setting)."
     )
     policy: ClusterPolicy = Field(default_factory=ClusterPolicy, json_schema_extra={"default": {}})
+    drainingInstances: list[Annotated[str, Field(max_length=253)]] | None = Field(
+        None, max_length=1000,
+        description="Container instances (node names) to drain: they are cordoned, get no new tasks, and show "
+        "DRAINING; running tasks are left alone, as ECS does for standalone tasks.",
+    )
 
 
 # --------------------------------------------------------------------------- task (run-task)
@@ -676,6 +687,14 @@ class PlacementConstraint(EcsModel):
     type: Literal["distinctInstance", "memberOf"]
     expression: Annotated[str, Field(min_length=1, max_length=2000)] | None = None
 
+    @model_validator(mode="after")
+    def _expression_fits_type(self) -> PlacementConstraint:
+        if self.type == "distinctInstance" and self.expression is not None:
+            raise ValueError("distinctInstance takes no expression")
+        if self.type == "memberOf" and self.expression is None:
+            raise ValueError("memberOf needs an expression")
+        return self
+
 
 class PlacementStrategy(EcsModel):
     model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
@@ -688,6 +707,16 @@ class PlacementStrategy(EcsModel):
 
     type: Literal["random", "spread", "binpack"]
     field: Annotated[str, Field(max_length=MAX_NAME)] | None = None
+
+    @model_validator(mode="after")
+    def _field_fits_type(self) -> PlacementStrategy:
+        if self.type == "binpack" and self.field not in ("cpu", "memory"):
+            raise ValueError("binpack needs field cpu or memory")
+        if self.type == "random" and self.field is not None:
+            raise ValueError("random takes no field")
+        if self.type == "spread" and not self.field:
+            raise ValueError("spread needs a field (instanceId, host or attribute:<name>)")
+        return self
 
 
 TASK_DEFINITION_REF = r"^[A-Za-z0-9_-]{1,255}(:[1-9][0-9]{0,8})?$"

@@ -267,8 +267,9 @@ def _container(c: ContainerDefinition, definition: TaskDefinition, cluster: Clus
     ports = []
     for j, pm in enumerate(c.portMappings or []):
         port: dict[str, Any] = {"containerPort": pm.containerPort, "protocol": pm.effective_protocol.upper()}
-        host_port = pm.hostPort or (pm.containerPort if mode in ("host",) else 0)
-        if host_port and mode != "host":
+        # awsvpc: the task has its own address, so hostPort (= containerPort) reserves nothing on the instance.
+        host_port = pm.hostPort if mode == "bridge" else 0
+        if host_port:
             if not policy.allowHostPorts:
                 problems.append(f"{path}.portMappings[{j}].hostPort: static host ports are not allowed on cluster "
                                 f"{cluster.name} (ECSCluster spec.policy.allowHostPorts); omit hostPort for a "
@@ -434,9 +435,9 @@ def task_pod(definition: TaskDefinition, revision: int, spec: TaskSpec, cluster:
     group_label = label_value(group)
     pod_spec: dict[str, Any] = {
         "restartPolicy": "Never",  # ECS does not restart the containers of a task
+        # One grace period for the Pod: the longest any container is given (unset means ECS's 30 s).
         "terminationGracePeriodSeconds": max(
-            [c.stopTimeout for c in definition.containerDefinitions if c.stopTimeout is not None]
-            or [DEFAULT_STOP_TIMEOUT]),
+            DEFAULT_STOP_TIMEOUT if c.stopTimeout is None else c.stopTimeout for c in definition.containerDefinitions),
         "containers": containers,
         "enableServiceLinks": False,  # Docker gave a task no environment it did not ask for
         "automountServiceAccountToken": False,  # nor credentials to the orchestrator

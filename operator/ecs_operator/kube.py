@@ -1,0 +1,98 @@
+"""Thin Kubernetes API helpers for the reconcilers: reads, idempotent creates, status updates."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from .labels import API_GROUP, API_VERSION
+
+_api: client.ApiClient | None = None
+
+
+def api() -> client.ApiClient:
+    global _api
+    if _api is None:
+        from kubernetes import config
+
+        try:
+            config.load_incluster_config()
+        except config.ConfigException:
+            config.load_kube_config()
+        _api = client.ApiClient()
+    return _api
+
+
+def core() -> client.CoreV1Api:
+    return client.CoreV1Api(api())
+
+
+def custom() -> client.CustomObjectsApi:
+    return client.CustomObjectsApi(api())
+
+
+def to_dict(obj: Any) -> dict[str, Any]:
+    """A client model object as the apiserver's JSON (camelCase keys)."""
+    result: dict[str, Any] = api().sanitize_for_serialization(obj)
+    return result
+
+
+def get_custom(plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+    try:
+        result: dict[str, Any] = custom().get_namespaced_custom_object(API_GROUP, API_VERSION, namespace, plural, name)
+        return result
+    except ApiException as err:
+        if err.status == 404:
+            return None
+        raise
+
+
+def list_custom(plural: str, namespace: str) -> list[dict[str, Any]]:
+    result = custom().list_namespaced_custom_object(API_GROUP, API_VERSION, namespace, plural)
+    items: list[dict[str, Any]] = result.get("items", [])
+    return items
+
+
+def update_status(plural: str, namespace: str, name: str, mutate: Callable[[dict[str, Any]], dict[str, Any] | None],
+                  attempts: int = 8) -> dict[str, Any] | None:
+    """Read-modify-write of `.status` with optimistic concurrency; `mutate` returns the new status.
+
+    Several handlers write one object's status (the object's own handler and its Pods' events):
+    resourceVersion makes a stale writer retry instead of overwriting newer facts. Nothing is
+    written when `mutate` returns the status unchanged (or None).
+    """
+    for _ in range(attempts):
+        obj = get_custom(plural, namespace, name)
+        if obj is None:
+            return None
+        old = obj.get("status") or {}
+        new = mutate(dict(old))
+        if new is None or new == old:
+            return obj
+        obj["status"] = new
+        try:
+            result: dict[str, Any] = custom().replace_namespaced_custom_object_status(
+                API_GROUP, API_VERSION, namespace, plural, name, obj)
+            return result
+        except ApiException as err:
+            if err.status == 409:
+                time.sleep(0.01)
+                continue
+            if err.status == 404:
+                return None
+            raise
+    raise RuntimeError(f"status of {plural}/{namespace}/{name} kept changing under {attempts} attempts")
+
+
+def create_or_get(create: Callable[[], Any], read: Callable[[], Any]) -> Any:
+    """Create, or when it exists already (a restart, a second event), read what is there."""
+    try:
+        return create()
+    except ApiException as err:
+        if err.status != 409:
+            raise
+    return read()
