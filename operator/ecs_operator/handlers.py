@@ -32,6 +32,7 @@ from .ecs.status import (
     container_instance,
     default_node_selector,
     node_matches,
+    pod_last_status,
     summary_status,
     task_record,
 )
@@ -464,13 +465,36 @@ def refresh_task_status(namespace: str, name: str, changed_pod: dict[str, Any] |
                       obj["metadata"].get("generation"))
         return status
 
+    before = {r.get("taskArn"): r for r in (obj.get("status") or {}).get("tasks", [])}
     updated = kube.update_status("ecstasks", namespace, name, mutate) or obj
+    _post_transitions(updated, before)
     # Essential containers: when one exits, the whole task stops (ECS stops its other containers).
     for record in (updated.get("status") or {}).get("tasks", []):
         pod = pods.get(record.get("podName", ""))
         if (pod is not None and record.get("stopCode") == "EssentialContainerExited"
                 and record.get("lastStatus") not in ("STOPPED",) and not pod["metadata"].get("deletionTimestamp")):
             _stop_pod(namespace, pod)
+
+
+def _post_transitions(obj: dict[str, Any], before: dict[str, dict[str, Any]]) -> None:
+    """One Event per step a user watches for: running, cannot be placed, stopped (with why)."""
+    for record in (obj.get("status") or {}).get("tasks", []):
+        old = before.get(record.get("taskArn"), {})
+        task_id = record["taskArn"].rsplit("/", 1)[-1]
+        if record.get("lastStatus") == old.get("lastStatus") and bool(record.get("failures")) == bool(
+                old.get("failures")):
+            continue
+        if record.get("lastStatus") == "RUNNING" and old.get("lastStatus") != "RUNNING":
+            kopf.info(obj, reason="TaskRunning", message=f"task {task_id} is RUNNING on {record.get('nodeName')}")
+        elif record.get("lastStatus") == "STOPPED":
+            exits = ", ".join(f"{c['name']}={c['exitCode']}" for c in record.get("containers", [])
+                              if c.get("exitCode") is not None)
+            kopf.event(obj, type="Normal" if record.get("stopCode") == "UserInitiated" else "Warning",
+                       reason="TaskStopped", message=f"task {task_id}: {record.get('stopCode')}: "
+                       f"{record.get('stoppedReason')}" + (f" (exit codes {exits})" if exits else ""))
+        elif record.get("failures") and not old.get("failures"):
+            reasons = ", ".join(f["reason"] for f in record["failures"])
+            kopf.warn(obj, reason="CannotPlace", message=f"task {task_id} cannot be placed yet: {reasons}")
 
 
 @kopf.on.event("", "v1", "pods", labels={MANAGED_BY_LABEL: MANAGED_BY_VALUE, TASK_LABEL: kopf.PRESENT})
@@ -534,8 +558,6 @@ def cluster_status(name: str, namespace: str, spec: ClusterSpec, nodes: list[dic
         on_node = [p for p in pods if p.get("spec", {}).get("nodeName") == node["metadata"]["name"]]
         instances.append(container_instance(node, on_node, name, node["metadata"]["name"] in draining, region,
                                             account))
-    from .ecs.status import pod_last_status
-
     live = [p for p in pods if pod_last_status(p) != "STOPPED"]
     status.update({
         "clusterArn": arns.cluster_arn(name, region, account),
@@ -594,13 +616,13 @@ def _drain(name: str, namespace: str, spec: ClusterSpec, nodes: list[dict[str, A
 
 
 @kopf.on.delete(API_GROUP, API_VERSION, "ecsclusters", backoff=BACKOFF)
-def delete_cluster(name: str, namespace: str, task_pods_index: kopf.Index[tuple[str, str], dict[str, Any]],
-                   **_: Any) -> None:
+def delete_cluster(body: kopf.Body, name: str, namespace: str, retry: int,
+                   task_pods_index: kopf.Index[tuple[str, str], dict[str, Any]], **_: Any) -> None:
     """As ECS's DeleteCluster: refused while tasks run (retried until they have stopped)."""
-    from .ecs.status import pod_last_status
-
     live = [p for p in task_pods_index.get((namespace, label_value(name)), []) if pod_last_status(p) != "STOPPED"]
     if live:
-        raise kopf.TemporaryError(
-            f"ClusterContainsTasksException: cluster {name} still has {len(live)} tasks; stop them first "
-            "(the deletion completes once they have stopped)", delay=10)
+        message = (f"ClusterContainsTasksException: cluster {name} still has {len(live)} tasks; stop them first "
+                   "(the deletion completes once they have stopped)")
+        if retry == 0:
+            kopf.warn(body, reason="ClusterContainsTasks", message=message)
+        raise kopf.TemporaryError(message, delay=5)

@@ -159,6 +159,10 @@ def test_essential_container_exit_stops_the_task(ecs, node_group):
     assert containers["app"]["exitCode"] == 2
     assert containers["sidecar"]["lastStatus"] == "STOPPED"  # stopped with the task
     wait_for(lambda: _pod_gone(ecs, "ess-0"), what="the task's Pod removed")
+    event = wait_for(lambda: next((e for e in ecs.kube.core.list_namespaced_event(ecs.namespace).items
+                                   if e.reason == "TaskStopped" and e.involved_object.name == "ess"), None),
+                     what="a TaskStopped Event")
+    assert event.type == "Warning" and "EssentialContainerExited" in event.message and "app=2" in event.message
 
 
 def test_non_essential_exit_leaves_the_task_running(ecs, node_group):
@@ -276,6 +280,46 @@ def test_unknown_cluster_is_reported_and_nothing_created(ecs):
 def _pod_gone(ecs: Ecs, name: str) -> bool:
     try:
         ecs.kube.core.read_namespaced_pod(name, ecs.namespace)
+    except ApiException as err:
+        return err.status == 404
+    return False
+
+
+def test_draining_an_instance_cordons_it_and_new_tasks_wait(ecs, node_group):
+    cluster = ecs.cluster(1, node_group)
+    node = wait_for(lambda: ecs.instance(cluster).get("ec2InstanceId"), what="instance listed")
+    ecs.patch("ecsclusters", cluster, {"spec": {"drainingInstances": [node]}})
+    wait_for(lambda: ecs.instance(cluster).get("status") == "DRAINING", what="instance DRAINING")
+    assert ecs.kube.core.read_node(node).spec.unschedulable is True
+    ecs.task_definition({"family": "drain", "containerDefinitions": [{"name": "a", "image": "a", "memory": 64}]})
+    ecs.run_task("waits", cluster, "drain")
+    record = wait_for(lambda: (t := ecs.task("waits")).get("failures") and t, what="no instance to place on")
+    assert record["lastStatus"] == "PROVISIONING"
+    ecs.patch("ecsclusters", cluster, {"spec": {"drainingInstances": None}})
+    ecs.wait_task("waits", "RUNNING")
+    wait_for(lambda: ecs.instance(cluster)["status"] == "ACTIVE", what="instance ACTIVE again")
+    assert not ecs.kube.core.read_node(node).spec.unschedulable
+
+
+def test_deleting_a_cluster_with_running_tasks_waits_for_them_to_stop(ecs, node_group):
+    cluster = ecs.cluster(1, node_group)
+    ecs.task_definition({"family": "busy", "containerDefinitions": [{"name": "a", "image": "a", "memory": 64}]})
+    ecs.run_task("busy", cluster, "busy")
+    ecs.wait_task("busy", "RUNNING")
+    ecs.custom.delete_namespaced_custom_object(API_GROUP, API_VERSION, ecs.namespace, "ecsclusters", cluster)
+    event = wait_for(lambda: next((e for e in ecs.kube.core.list_namespaced_event(ecs.namespace).items
+                                   if e.involved_object.name == cluster and "ClusterContainsTasks" in e.message),
+                                  None), what="the refusal Event")
+    assert event.type == "Error" or event.type == "Warning"
+    assert ecs.get("ecsclusters", cluster)["metadata"]["deletionTimestamp"]  # held, not gone
+    assert ecs.task("busy")["lastStatus"] == "RUNNING"  # the task is untouched
+    ecs.patch("ecstasks", "busy", {"spec": {"desiredStatus": "STOPPED"}})
+    wait_for(lambda: _gone(ecs, "ecsclusters", cluster), timeout=60, what="cluster deleted after its tasks stopped")
+
+
+def _gone(ecs: Ecs, plural: str, name: str) -> bool:
+    try:
+        ecs.get(plural, name)
     except ApiException as err:
         return err.status == 404
     return False
