@@ -10,6 +10,10 @@ STAMP := $(VENV)/.installed
 
 ##@ Main
 
+.PHONY: run
+run: $(STAMP) controlplane ## The main job: operator + demo tasks (local control plane unless KUBECONFIG); HOLD=1 keeps it up
+	$(BIN)/ecs-operator demo $(if $(HOLD),--hold)
+
 .PHONY: test
 test: $(STAMP) controlplane lint crds-check ## Run every check and test (the CI command)
 	$(BIN)/pytest

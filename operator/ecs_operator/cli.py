@@ -80,6 +80,12 @@ def _run_operator(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(Path(args.examples), Path(args.dir).resolve(), hold=args.hold)
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="ecs-operator", description="Amazon ECS semantics on Kubernetes.")
     verbs = top.add_subparsers(dest="verb", required=True)
@@ -106,6 +112,13 @@ def parser() -> argparse.ArgumentParser:
                      help="seconds a STOPPED task's Pod is kept before clean-up (default 3600)")
     run.add_argument("--liveness", default=None, help="health endpoint, e.g. http://0.0.0.0:8080/healthz")
     run.set_defaults(func=_run_operator)
+
+    demo = verbs.add_parser("demo", help="the main job: operator + example tasks (local control plane unless "
+                            "KUBECONFIG is set)")
+    demo.add_argument("--examples", default="examples", help="folder with the example task definitions")
+    demo.add_argument("--dir", default=".dev-cluster/demo", help="state directory of the local control plane")
+    demo.add_argument("--hold", action="store_true", help="keep everything running until Ctrl-C")
+    demo.set_defaults(func=_demo)
 
     cp = verbs.add_parser("controlplane", help="build the pinned control-plane binaries into the cache")
     cp.add_argument("--force", action="store_true", help="rebuild even when the cache is complete")
