@@ -346,7 +346,7 @@ def run_task(body: kopf.Body, name: str, namespace: str, meta: kopf.Meta, uid: s
         message = str(err)
         kube.update_status("ecstasks", namespace, name,
                            condition_writer("Ready", False, "Unresolved", message, generation))
-        raise kopf.TemporaryError(message, delay=5) from None
+        raise kopf.TemporaryError(message, delay=2) from None
     except InvalidInput as err:
         _refuse(body, namespace, name, "TaskRefused", "; ".join(err.problems), generation)
         return
@@ -433,8 +433,12 @@ def refresh_task_status(namespace: str, name: str, changed_pod: dict[str, Any] |
     nodes = _node_arns()
     stamp = now()
 
+    base: dict[str, dict[str, Any]] = {}  # the records this write replaces (for the Events)
+
     def mutate(status: dict[str, Any]) -> dict[str, Any]:
         records = list(status.get("tasks") or [])
+        base.clear()
+        base.update({r.get("taskArn", ""): r for r in records})
         new_records = []
         for index, identity in enumerate(identities):
             previous = records[index] if index < len(records) else None
@@ -465,9 +469,11 @@ def refresh_task_status(namespace: str, name: str, changed_pod: dict[str, Any] |
                       obj["metadata"].get("generation"))
         return status
 
-    before = {r.get("taskArn"): r for r in (obj.get("status") or {}).get("tasks", [])}
     updated = kube.update_status("ecstasks", namespace, name, mutate) or obj
-    _post_transitions(updated, before)
+    # Only the writer that changed a record posts its Event: concurrent refreshes never repeat one.
+    changed = {r["taskArn"]: r for r in (updated.get("status") or {}).get("tasks", []) if base.get(r["taskArn"]) != r}
+    if changed:
+        _post_transitions(updated, base, changed)
     # Essential containers: when one exits, the whole task stops (ECS stops its other containers).
     for record in (updated.get("status") or {}).get("tasks", []):
         pod = pods.get(record.get("podName", ""))
@@ -476,10 +482,11 @@ def refresh_task_status(namespace: str, name: str, changed_pod: dict[str, Any] |
             _stop_pod(namespace, pod)
 
 
-def _post_transitions(obj: dict[str, Any], before: dict[str, dict[str, Any]]) -> None:
+def _post_transitions(obj: dict[str, Any], before: dict[str, dict[str, Any]],
+                      changed: dict[str, dict[str, Any]]) -> None:
     """One Event per step a user watches for: running, cannot be placed, stopped (with why)."""
-    for record in (obj.get("status") or {}).get("tasks", []):
-        old = before.get(record.get("taskArn"), {})
+    for record in changed.values():
+        old = before.get(record.get("taskArn", ""), {})
         task_id = record["taskArn"].rsplit("/", 1)[-1]
         if record.get("lastStatus") == old.get("lastStatus") and bool(record.get("failures")) == bool(
                 old.get("failures")):

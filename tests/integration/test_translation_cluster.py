@@ -454,11 +454,58 @@ def port_out_of_range(doc, draw):
     return field, [f"spec.{field}"]
 
 
-def cpu_out_of_range(doc, draw):
+def number_out_of_range(doc, draw):
     i = draw(st.integers(0, len(doc["containerDefinitions"]) - 1))
-    doc["containerDefinitions"][i]["cpu"] = draw(st.sampled_from([-1, 262145, 10**6]))
-    field = f"containerDefinitions[{i}].cpu"
+    c = doc["containerDefinitions"][i]
+    key, bad = draw(st.sampled_from([("cpu", -1), ("cpu", 262145), ("memory", 5), ("memoryReservation", 0),
+                                     ("stopTimeout", 121), ("stopTimeout", -1)]))
+    c[key] = bad
+    field = f"containerDefinitions[{i}].{key}"
     return field, [f"spec.{field}"]
+
+
+def health_check_interval_out_of_range(doc, draw):
+    i = draw(st.integers(0, len(doc["containerDefinitions"]) - 1))
+    key, bad = draw(st.sampled_from([("interval", 4), ("interval", 301), ("timeout", 1), ("retries", 11)]))
+    doc["containerDefinitions"][i]["healthCheck"] = {"command": ["CMD", "/bin/true"], key: bad}
+    field = f"containerDefinitions[{i}].healthCheck.{key}"
+    return field, [f"spec.{field}"]
+
+
+def ulimit_soft_above_hard(doc, draw):
+    i = draw(st.integers(0, len(doc["containerDefinitions"]) - 1))
+    hard = draw(st.integers(0, 65536))
+    doc["containerDefinitions"][i]["ulimits"] = [{"name": "nofile", "softLimit": hard + 1, "hardLimit": hard}]
+    return f"containerDefinitions[{i}].ulimits[0]", [f"spec.containerDefinitions[{i}].ulimits[0].softLimit",
+                                                     "softLimit must not exceed hardLimit"]
+
+
+def depends_on_itself(doc, draw):
+    i = draw(st.integers(0, len(doc["containerDefinitions"]) - 1))
+    c = doc["containerDefinitions"][i]
+    c.setdefault("dependsOn", []).append({"containerName": c["name"], "condition": "START"})
+    return f"containerDefinitions[{i}].dependsOn[{len(c['dependsOn']) - 1}].containerName", [
+        f"spec.containerDefinitions[{i}].dependsOn", "cannot depend on itself"]
+
+
+def volumes_from_missing_container(doc, draw):
+    i = draw(st.integers(0, len(doc["containerDefinitions"]) - 1))
+    c = doc["containerDefinitions"][i]
+    c.setdefault("volumesFrom", []).append({"sourceContainer": _other_name(doc, "ghost")})
+    return f"containerDefinitions[{i}].volumesFrom[{len(c['volumesFrom']) - 1}].sourceContainer", [
+        "spec.containerDefinitions", "volumesFrom: sourceContainer must name a container"]
+
+
+def links_outside_bridge(doc, draw):
+    doc["networkMode"] = "awsvpc"
+    for c in doc["containerDefinitions"]:
+        for pm in c.get("portMappings", []):
+            pm.pop("hostPort", None)
+    a, b = _two_containers(doc)
+    containers = doc["containerDefinitions"]
+    containers[b]["links"] = [containers[a]["name"] + ":peer"]
+    return f"containerDefinitions[{b}].links[0]: links are only allowed in bridge network mode", [
+        "spec.networkMode", "links: only allowed in bridge network mode"]
 
 
 def unknown_field(doc, draw):
@@ -587,6 +634,21 @@ def names_clash_on_kubernetes(doc, draw):
     return f"containerDefinitions[{len(containers) - 1}].name", None
 
 
+def volumes_from_itself(doc, draw):
+    i = draw(st.integers(0, len(doc["containerDefinitions"]) - 1))
+    c = doc["containerDefinitions"][i]
+    c.setdefault("volumesFrom", []).append({"sourceContainer": c["name"]})
+    return f"containerDefinitions[{i}].volumesFrom[{len(c['volumesFrom']) - 1}].sourceContainer", None
+
+
+def mount_path_twice(doc, draw):
+    doc.setdefault("volumes", []).append({"name": "twice"})
+    i = draw(st.integers(0, len(doc["containerDefinitions"]) - 1))
+    c = doc["containerDefinitions"][i]
+    c.setdefault("mountPoints", []).extend([{"sourceVolume": "twice", "containerPath": "/twice"}] * 2)
+    return f"containerDefinitions[{i}].mountPoints[{len(c['mountPoints']) - 1}].containerPath", None
+
+
 def task_memory_below_reservations(doc, draw):
     c = doc["containerDefinitions"][0]
     c.pop("memoryReservation", None)
@@ -597,11 +659,13 @@ def task_memory_below_reservations(doc, draw):
 
 
 CRD_CATCHES = [duplicate_name, reservation_above_memory, no_memory, no_essential, link_to_missing_container,
-               link_to_itself, port_out_of_range, cpu_out_of_range, unknown_field, health_check_without_cmd,
-               depends_on_missing_container, mount_of_missing_volume, awsvpc_host_port_differs, bad_container_name,
-               bad_family]
+               link_to_itself, links_outside_bridge, port_out_of_range, number_out_of_range,
+               health_check_interval_out_of_range, ulimit_soft_above_hard, unknown_field, health_check_without_cmd,
+               depends_on_missing_container, depends_on_itself, volumes_from_missing_container,
+               mount_of_missing_volume, awsvpc_host_port_differs, bad_container_name, bad_family]
 MODEL_ONLY = [depends_on_cycle, link_cycle, host_port_reused, container_port_shared, complete_on_essential,
-              healthy_without_health_check, names_clash_on_kubernetes, task_memory_below_reservations]
+              healthy_without_health_check, names_clash_on_kubernetes, volumes_from_itself, mount_path_twice,
+              task_memory_below_reservations]
 
 
 @pytest.mark.parametrize("mutation", CRD_CATCHES + MODEL_ONLY, ids=lambda m: m.__name__)
@@ -611,6 +675,9 @@ def test_invalid_task_definitions_are_refused_with_the_field_named(kube, namespa
                                                                    document, data):
     mutated = copy.deepcopy(document)
     model_field, crd_says = mutation(mutated, data.draw)
+    if data.draw(st.booleans(), label="2014 preview shape"):
+        mutated = {"version": "9a56714", **mutated, "containers": mutated.pop("containerDefinitions")}
+        crd_says = crd_says and [words.replace("spec.containerDefinitions", "spec.containers") for words in crd_says]
     note(as_json(mutated))
     problems = refusal(mutated).problems
     assert any(model_field in problem for problem in problems), (model_field, problems)
