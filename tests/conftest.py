@@ -151,7 +151,8 @@ def operator_process(kube: Kube, crds_installed: list[str], tmp_path_factory: py
         yield Path("/dev/null")  # the operator runs in the cluster (helm install in the kind workflow)
         return
     log = tmp_path_factory.mktemp("operator") / "operator.log"
-    env = dict(os.environ, KUBECONFIG=str(kube.kubeconfig), ECS_CLUSTER_STATUS_INTERVAL="0.5")
+    env = dict(os.environ, KUBECONFIG=str(kube.kubeconfig), ECS_CLUSTER_STATUS_INTERVAL="0.5",
+               ECS_STOPPED_TASK_RETENTION="3")
     with log.open("wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "ecs_operator.cli", "run", "--log-level", "info"],
                                 env=env, stdout=out, stderr=subprocess.STDOUT)

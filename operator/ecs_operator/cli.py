@@ -109,7 +109,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--region", help="region in ARNs (default us-east-1, or ECS_REGION)")
     run.add_argument("--account-id", help="12-digit account in ARNs (default 000000000000, or ECS_ACCOUNT_ID)")
     run.add_argument("--stopped-task-retention", type=float, default=None,
-                     help="seconds a STOPPED task's Pod is kept before clean-up (default 3600)")
+                     help="seconds a stopped ECSTask labelled ecs.compat.dev/ephemeral=true (kubectl ecs "
+                     "run-task) stays describable before it is deleted (default 3600, as ECS)")
     run.add_argument("--liveness", default=None, help="health endpoint, e.g. http://0.0.0.0:8080/healthz")
     run.set_defaults(func=_run_operator)
 

@@ -50,6 +50,7 @@ TD_LABEL = f"{API_GROUP}/task-definition"
 REVISION_STATUS_LABEL = f"{API_GROUP}/revision-status"
 DEREGISTER_ANNOTATION = f"{API_GROUP}/deregistered-revisions"
 DRAINED_BY_ANNOTATION = f"{API_GROUP}/drained-by"
+EPHEMERAL_LABEL = f"{API_GROUP}/ephemeral"
 
 
 @dataclass
@@ -79,7 +80,8 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.watching.connect_timeout = 10
-    # kopf's own Events for every handler success are noise; errors still post Events.
+    # kopf's own Events for every handler success are noise; errors still post Events. Our own
+    # Events (kopf.event) are few and chosen: registered, running, cannot place, stopped.
     settings.posting.level = logging.WARNING
     settings.networking.request_timeout = 30
     # A broken watch stream is re-opened quickly, then with growing pauses.
@@ -169,7 +171,7 @@ def register_task_definition(body: kopf.Body, spec: kopf.Spec, name: str, namesp
         created = kube.create_or_get(partial(kube.core().create_namespaced_config_map, namespace, cm),
                                      partial(kube.core().read_namespaced_config_map, cm["metadata"]["name"], namespace))
         revisions[revision] = kube.to_dict(created)
-        kopf.info(body, reason="Registered", message=f"{definition.family}:{revision}")
+        kopf.event(body, type="Normal", reason="Registered", message=f"{definition.family}:{revision}")
     _write_task_definition_status(namespace, name, definition, revisions, meta, generation,
                                   definition.ignored_fields() + [f"(dropped) {d}" for d in normalized.dropped])
 
@@ -319,7 +321,7 @@ def _refuse(body: kopf.Body, namespace: str, name: str, reason: str, message: st
 @kopf.on.resume(API_GROUP, API_VERSION, "ecstasks", backoff=BACKOFF)
 @kopf.on.create(API_GROUP, API_VERSION, "ecstasks", backoff=BACKOFF)
 @kopf.on.update(API_GROUP, API_VERSION, "ecstasks", field="spec", backoff=BACKOFF)
-def run_task(body: kopf.Body, name: str, namespace: str, meta: kopf.Meta, uid: str, **_: Any) -> None:
+def run_task(body: kopf.Body, name: str, namespace: str, meta: kopf.Meta, uid: str, retry: int, **_: Any) -> None:
     """Resolve once, create the task Pods (all or none), stop them when desiredStatus is STOPPED."""
     generation = meta.get("generation")
     status = dict(body.get("status") or {})
@@ -346,6 +348,8 @@ def run_task(body: kopf.Body, name: str, namespace: str, meta: kopf.Meta, uid: s
         message = str(err)
         kube.update_status("ecstasks", namespace, name,
                            condition_writer("Ready", False, "Unresolved", message, generation))
+        if retry == 0:  # one Event, not one per retry
+            kopf.warn(body, reason="Unresolved", message=f"{message} (retrying)")
         raise kopf.TemporaryError(message, delay=2) from None
     except InvalidInput as err:
         _refuse(body, namespace, name, "TaskRefused", "; ".join(err.problems), generation)
@@ -492,7 +496,7 @@ def _post_transitions(obj: dict[str, Any], before: dict[str, dict[str, Any]],
                 old.get("failures")):
             continue
         if record.get("lastStatus") == "RUNNING" and old.get("lastStatus") != "RUNNING":
-            kopf.info(obj, reason="TaskRunning", message=f"task {task_id} is RUNNING on {record.get('nodeName')}")
+            kopf.event(obj, type="Normal", reason="TaskRunning", message=f"task {task_id} is RUNNING on {record.get('nodeName')}")
         elif record.get("lastStatus") == "STOPPED":
             exits = ", ".join(f"{c['name']}={c['exitCode']}" for c in record.get("containers", [])
                               if c.get("exitCode") is not None)
@@ -515,23 +519,28 @@ def task_pod_event(event: kopf.RawEvent, body: kopf.Body, namespace: str, labels
         refresh_task_status(namespace, owner, changed_pod=kube.api().sanitize_for_serialization(pod))
 
 
-@kopf.timer(API_GROUP, API_VERSION, "ecstasks", interval=60, initial_delay=60,
+@kopf.timer(API_GROUP, API_VERSION, "ecstasks", interval=min(60.0, max(1.0, SETTINGS.stopped_task_retention / 2)),
+            labels={EPHEMERAL_LABEL: "true"},
             when=lambda status, **_: (status or {}).get("lastStatus") == "STOPPED")
-def clean_up_stopped(status: kopf.Status, namespace: str, **_: Any) -> None:
-    """Stopped tasks stay describable; after the retention their leftover Pods are removed.
+def expire_stopped(body: kopf.Body, status: kopf.Status, name: str, namespace: str, **_: Any) -> None:
+    """Imperative runs (`kubectl ecs run-task`) vanish like ECS tasks, a while after they stop.
 
-    The ECSTask keeps the whole record (exit codes, reasons, times): only Pods go.
+    Only ECSTasks labelled ecs.compat.dev/ephemeral=true: deleting an object someone applied
+    declaratively would make GitOps tools apply it again, and so run the task again. The record a
+    user needs goes into an Event first (taskArn, stopCode, reason, exit codes).
     """
+    stopped = [r.get("stoppedAt") for r in status.get("tasks", [])]
+    if not stopped or not all(stopped):
+        return
+    newest = max(datetime.datetime.fromisoformat(str(t).replace("Z", "+00:00")) for t in stopped)
+    if (datetime.datetime.now(datetime.UTC) - newest).total_seconds() < SETTINGS.stopped_task_retention:
+        return
     for record in status.get("tasks", []):
-        stopped_at = record.get("stoppedAt")
-        if not stopped_at:
-            continue
-        age = (datetime.datetime.now(datetime.UTC)
-               - datetime.datetime.fromisoformat(stopped_at.replace("Z", "+00:00"))).total_seconds()
-        if age >= SETTINGS.stopped_task_retention:
-            pod = _read_pod(namespace, record.get("podName", ""))
-            if pod is not None:
-                kube.core().delete_namespaced_pod(pod["metadata"]["name"], namespace)
+        exits = ", ".join(f"{c['name']}={c['exitCode']}" for c in record.get("containers", [])
+                          if c.get("exitCode") is not None)
+        kopf.event(body, type="Normal", reason="TaskExpired", message=f"{record.get('taskArn')} {record.get('stopCode')}: "
+                  f"{record.get('stoppedReason')}" + (f" (exit codes {exits})" if exits else ""))
+    kube.custom().delete_namespaced_custom_object(API_GROUP, API_VERSION, namespace, "ecstasks", name)
 
 
 # --------------------------------------------------------------------------- clusters

@@ -275,6 +275,29 @@ def test_unknown_cluster_is_reported_and_nothing_created(ecs):
     assert ready["status"] == "False" and ready["reason"] == "Unresolved"
     assert "ClusterNotFoundException" in ready["message"]
     assert _pod_gone(ecs, "nowhere-0")
+    event = wait_for(lambda: next((e for e in ecs.kube.core.list_namespaced_event(ecs.namespace).items
+                                   if e.reason == "Unresolved" and e.involved_object.name == "nowhere"), None),
+                     what="an Unresolved Event")
+    assert event.type == "Warning" and "no-such-cluster" in event.message
+
+
+def test_stopped_ephemeral_task_expires_after_the_retention_with_its_record_in_an_event(ecs, node_group):
+    cluster = ecs.cluster(1, node_group)
+    ecs.task_definition({"family": "brief", "containerDefinitions": [{"name": "a", "image": "a", "memory": 64}]})
+    ecs.create("ecstasks", "ECSTask", "brief", {"cluster": cluster, "taskDefinition": "brief"},
+               labels={f"{API_GROUP}/ephemeral": "true"})
+    ecs.run_task("kept", cluster, "brief")
+    ecs.wait_task("brief", "RUNNING")
+    ecs.wait_task("kept", "RUNNING")
+    for name in ("brief", "kept"):
+        ecs.exit_container(f"{name}-0", "a", 0)
+    stopped = ecs.wait_task("brief", "STOPPED")
+    assert ecs.containers(stopped)["a"]["exitCode"] == 0
+    wait_for(lambda: _gone(ecs, "ecstasks", "brief"), timeout=30, what="the ephemeral task deleted")  # retention 3 s
+    event = wait_for(lambda: next((e for e in ecs.kube.core.list_namespaced_event(ecs.namespace).items
+                                   if e.reason == "TaskExpired"), None), what="the TaskExpired Event")
+    assert stopped["taskArn"] in event.message and "a=0" in event.message
+    assert ecs.wait_task("kept", "STOPPED")  # a declaratively applied task keeps its record
 
 
 def _pod_gone(ecs: Ecs, name: str) -> bool:
