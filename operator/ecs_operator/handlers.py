@@ -486,6 +486,13 @@ def refresh_task_status(namespace: str, name: str, changed_pod: dict[str, Any] |
             _stop_pod(namespace, pod)
 
 
+def _stop_summary(record: dict[str, Any]) -> str:
+    """'EssentialContainerExited: Essential container in task exited (exit codes web=137)'."""
+    exits = ", ".join(f"{c['name']}={c['exitCode']}" for c in record.get("containers", [])
+                      if c.get("exitCode") is not None)
+    return f"{record.get('stopCode')}: {record.get('stoppedReason')}" + (f" (exit codes {exits})" if exits else "")
+
+
 def _post_transitions(obj: dict[str, Any], before: dict[str, dict[str, Any]],
                       changed: dict[str, dict[str, Any]]) -> None:
     """One Event per step a user watches for: running, cannot be placed, stopped (with why)."""
@@ -496,13 +503,11 @@ def _post_transitions(obj: dict[str, Any], before: dict[str, dict[str, Any]],
                 old.get("failures")):
             continue
         if record.get("lastStatus") == "RUNNING" and old.get("lastStatus") != "RUNNING":
-            kopf.event(obj, type="Normal", reason="TaskRunning", message=f"task {task_id} is RUNNING on {record.get('nodeName')}")
+            kopf.event(obj, type="Normal", reason="TaskRunning",
+                       message=f"task {task_id} is RUNNING on {record.get('nodeName')}")
         elif record.get("lastStatus") == "STOPPED":
-            exits = ", ".join(f"{c['name']}={c['exitCode']}" for c in record.get("containers", [])
-                              if c.get("exitCode") is not None)
             kopf.event(obj, type="Normal" if record.get("stopCode") == "UserInitiated" else "Warning",
-                       reason="TaskStopped", message=f"task {task_id}: {record.get('stopCode')}: "
-                       f"{record.get('stoppedReason')}" + (f" (exit codes {exits})" if exits else ""))
+                       reason="TaskStopped", message=f"task {task_id}: {_stop_summary(record)}")
         elif record.get("failures") and not old.get("failures"):
             reasons = ", ".join(f["reason"] for f in record["failures"])
             kopf.warn(obj, reason="CannotPlace", message=f"task {task_id} cannot be placed yet: {reasons}")
@@ -536,10 +541,8 @@ def expire_stopped(body: kopf.Body, status: kopf.Status, name: str, namespace: s
     if (datetime.datetime.now(datetime.UTC) - newest).total_seconds() < SETTINGS.stopped_task_retention:
         return
     for record in status.get("tasks", []):
-        exits = ", ".join(f"{c['name']}={c['exitCode']}" for c in record.get("containers", [])
-                          if c.get("exitCode") is not None)
-        kopf.event(body, type="Normal", reason="TaskExpired", message=f"{record.get('taskArn')} {record.get('stopCode')}: "
-                  f"{record.get('stoppedReason')}" + (f" (exit codes {exits})" if exits else ""))
+        kopf.event(body, type="Normal", reason="TaskExpired",
+                   message=f"{record.get('taskArn')} {_stop_summary(record)}")
     kube.custom().delete_namespaced_custom_object(API_GROUP, API_VERSION, namespace, "ecstasks", name)
 
 
