@@ -154,8 +154,9 @@ def operator_process(kube: Kube, crds_installed: list[str], tmp_path_factory: py
     env = dict(os.environ, KUBECONFIG=str(kube.kubeconfig), ECS_CLUSTER_STATUS_INTERVAL="0.5",
                ECS_STOPPED_TASK_RETENTION="3")
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "ecs_operator.cli", "run", "--log-level", "info"],
-                                env=env, stdout=out, stderr=subprocess.STDOUT)
+        # Only the test namespaces (`t-*`): tests that run an operator of their own use other names.
+        proc = subprocess.Popen([sys.executable, "-m", "ecs_operator.cli", "run", "--log-level", "info",
+                                 "--namespace", "t-*"], env=env, stdout=out, stderr=subprocess.STDOUT)
     time.sleep(1.0)
     if proc.poll() is not None:
         pytest.fail(f"operator exited at start:\n{log.read_text()}")
