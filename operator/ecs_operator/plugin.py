@@ -1,5 +1,10 @@
 """`kubectl ecs` (console script `kubectl-ecs`): the `aws ecs` verbs, on Kubernetes.
 
+Every verb works through the custom resources only (what it does, `kubectl apply` could do too)
+and prints what the aws CLI prints: the same top-level keys and ECS shapes, as JSON (default),
+YAML or a table. Errors are ECS's (`An error occurred (ClusterNotFoundException) …`) with exit
+status 254, as the aws CLI's.
+
 `convert` is the offline window onto the translation: ECS JSON in, the ECSTaskDefinition
 custom resource (and with --pod, the Pod one task of it becomes on a cluster named `default`)
 out, as a multi-document YAML stream, like `kompose convert` or `helm template`.
@@ -90,6 +95,9 @@ def convert(args: argparse.Namespace) -> int:
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="kubectl ecs", description="The aws ecs verbs, on Kubernetes.")
     verbs = top.add_subparsers(dest="verb", required=True)
+    from .plugin_verbs import add_verbs
+
+    add_verbs(verbs)
     conv = verbs.add_parser("convert", help="print the custom resource (and with --pod, the Pod) for ECS JSON, "
                                             "with no cluster")
     conv.add_argument("--cli-input-json", required=True, metavar="file://PATH",
@@ -106,12 +114,21 @@ def _fail(message: str) -> NoReturn:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .plugin_verbs import EcsError
+
     args = parser().parse_args(argv)
     try:
         return int(args.func(args))
     except InvalidInput as err:
+        if args.verb != "convert":
+            sys.stderr.write(f"\nAn error occurred (ClientException) when calling the {args.operation} operation: "
+                             + "; ".join(err.problems) + "\n")
+            raise SystemExit(254) from None
         _fail("An error occurred (ClientException) when calling the RegisterTaskDefinition operation:\n"
               + "\n".join(f"  {problem}" for problem in err.problems))
+    except EcsError as err:
+        sys.stderr.write(f"\nAn error occurred ({err.code}) when calling the {args.operation} operation: {err}\n")
+        raise SystemExit(254) from None
     except UsageError as err:
         _fail(f"error: {err}")
 
