@@ -12,6 +12,8 @@ the operator reports them as a status condition and an Event. Both carry the fie
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import math
 import re
 from typing import Annotated, Any, Literal
@@ -203,7 +205,7 @@ class ContainerDefinition(EcsModel):
     ]})
 
     name: Name = Field(description="Container name, unique in the task (letters, digits, '_' and '-').")
-    image: Annotated[str, Field(min_length=1, max_length=MAX_STRING)] = Field(
+    image: Annotated[str, Field(min_length=1, max_length=MAX_STRING, pattern=r"^\S+$")] = Field(
         description="Image reference, e.g. nginx:1.27 or registry/repo@sha256:…"
     )
     cpu: int | None = Field(
@@ -364,6 +366,8 @@ class TaskDefinition(EcsModel):
             "dependsOn: containerName must name a container of this task definition", ".containerDefinitions"),
         cel(f"self.containerDefinitions.all(c, !has(c.volumesFrom) || c.volumesFrom.all(v, v.sourceContainer in {_NAMES}))",  # noqa: E501
             "volumesFrom: sourceContainer must name a container of this task definition", ".containerDefinitions"),
+        cel("!has(self.volumes) || self.volumes.all(v, self.volumes.exists_one(w, w.name == v.name))",
+            "volumes: volume names must be unique", ".volumes"),
         cel("self.containerDefinitions.all(c, !has(c.mountPoints) || c.mountPoints.all(m, has(self.volumes) && "
             "self.volumes.exists(v, v.name == m.sourceVolume)))",
             "mountPoints: sourceVolume must name a volume of this task definition", ".containerDefinitions"),
@@ -487,6 +491,15 @@ def task_definition_problems(td: TaskDefinition) -> list[str]:
 
     seen: set[str] = set()
     kube_names: dict[str, str] = {}
+    volume_seen: set[str] = set()
+    for i, volume in enumerate(td.volumes or []):
+        if volume.name in volume_seen:
+            problems.append(f"volumes[{i}].name: volume name {volume.name!r} is used twice")
+        volume_seen.add(volume.name)
+    task_memory: int | None = None
+    if td.memory is not None:
+        with contextlib.suppress(ValueError):  # a malformed value is reported with the task-level checks
+            task_memory = task_memory_mib(td.memory)
     for i, c in enumerate(containers):
         path = f"containerDefinitions[{i}]"
         if c.name in seen:
@@ -508,6 +521,17 @@ def task_definition_problems(td: TaskDefinition) -> list[str]:
             problems.append(f"{path}.memoryReservation: must not exceed memory ({c.memoryReservation} > {c.memory})")
         if td.memory is None and c.memory is None and c.memoryReservation is None:
             problems.append(f"{path}.memory: set memory or memoryReservation (the task sets no memory)")
+        if task_memory is not None and c.memory is not None and c.memory > task_memory:
+            problems.append(f"{path}.memory: {c.memory} MiB exceeds the task's memory ({task_memory} MiB)")
+        for j, entry in enumerate(c.extraHosts or []):
+            name, ip = entry.get("hostname", ""), entry.get("ipAddress", "")
+            if not name or not ip or not DNS_SUBDOMAIN.match(name.lower()):
+                problems.append(f"{path}.extraHosts[{j}]: needs a hostname (DNS name) and an ipAddress")
+                continue
+            try:
+                ipaddress.ip_address(ip)
+            except ValueError:
+                problems.append(f"{path}.extraHosts[{j}].ipAddress: {ip!r} is not an IP address")
         if c.user is not None and not re.fullmatch(r"\d+(:\d+)?", c.user):
             problems.append(f"{path}.user: {c.user!r} must be a numeric uid or uid:gid on Kubernetes")
         for j, link in enumerate(c.link_targets()):

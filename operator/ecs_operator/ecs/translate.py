@@ -217,12 +217,20 @@ def _volume_names(definition: TaskDefinition) -> dict[str, str]:
     """ECS volume name → a valid, unique Kubernetes volume name."""
     names: dict[str, str] = {}
     used: set[str] = set()
-    for i, volume in enumerate(definition.volumes or []):
+    pending = []
+    for volume in definition.volumes or []:
         candidate = volume.name.lower().replace("_", "-")
-        if len(candidate) > 63 or not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", candidate) or candidate in used:
-            candidate = f"volume-{i}"
-        names[volume.name] = candidate
-        used.add(candidate)
+        if len(candidate) <= 63 and re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", candidate) and candidate not in used:
+            names[volume.name] = candidate
+            used.add(candidate)
+        else:
+            pending.append(volume.name)
+    counter = 0
+    for name in pending:  # names Kubernetes cannot take: numbered ones that no other volume uses
+        while f"volume-{counter}" in used:
+            counter += 1
+        names[name] = f"volume-{counter}"
+        used.add(names[name])
     return names
 
 
@@ -277,7 +285,9 @@ def _container(c: ContainerDefinition, definition: TaskDefinition, cluster: Clus
             port["hostPort"] = host_port
         elif mode == "host":
             port["hostPort"] = pm.containerPort
-        if pm.name and len(pm.name) <= 15 and PORT_NAME.match(pm.name) and not re.fullmatch(r"[0-9-]+", pm.name):
+        # Kubernetes port names are IANA service names: ≤ 15, a letter somewhere, no "--".
+        if (pm.name and len(pm.name) <= 15 and PORT_NAME.match(pm.name) and re.search(r"[a-z]", pm.name)
+                and "--" not in pm.name):
             port["name"] = pm.name
         ports.append(port)
     if ports:
@@ -412,6 +422,8 @@ def task_pod(definition: TaskDefinition, revision: int, spec: TaskSpec, cluster:
         if role is None:
             containers.append(manifest)
             continue
+        if role == "init":
+            manifest.pop("readinessProbe", None)  # an init container runs to completion: never "ready"
         for j, dep in enumerate(c.dependsOn or []):
             if dep.containerName not in roles:
                 problems.append(f"{path}.dependsOn[{j}]: {c.name!r} must start before the other containers (others "
@@ -458,14 +470,9 @@ def task_pod(definition: TaskDefinition, revision: int, spec: TaskSpec, cluster:
     host_aliases: dict[str, set[str]] = {}
     if hostnames:
         host_aliases["127.0.0.1"] = hostnames
-    for i, c in enumerate(definition.containerDefinitions):
-        for j, entry in enumerate(c.extraHosts or []):
-            name, ip = entry.get("hostname", ""), entry.get("ipAddress", "")
-            if not name or not ip or not DNS_SUBDOMAIN.match(name.lower()):
-                problems.append(f"containerDefinitions[{i}].extraHosts[{j}]: needs a hostname (DNS name) and an "
-                                "ipAddress")
-                continue
-            host_aliases.setdefault(ip, set()).add(name.lower())
+    for c in definition.containerDefinitions:
+        for entry in c.extraHosts or []:  # validated by the model: a DNS name and an IP address
+            host_aliases.setdefault(entry["ipAddress"], set()).add(entry["hostname"].lower())
     if host_aliases:
         pod_spec["hostAliases"] = [{"ip": ip, "hostnames": sorted(names)} for ip, names in sorted(host_aliases.items())]
 
@@ -503,7 +510,10 @@ def task_pod(definition: TaskDefinition, revision: int, spec: TaskSpec, cluster:
         # Task-level cpu/memory are the whole task's hard limits: pod-level resources.
         limits = {}
         if task_cpu:
-            limits["cpu"] = f"{cpu_millicores(task_cpu)}m"
+            # Each container's request is rounded up on its own, so their sum can pass the task's
+            # rounded limit by a few millicores; the limit takes the larger (never below the requests).
+            requested = sum(cpu_millicores(c.cpu) for c in definition.containerDefinitions if c.cpu)
+            limits["cpu"] = f"{max(cpu_millicores(task_cpu), requested)}m"
         if task_memory:
             limits["memory"] = f"{task_memory}Mi"
         pod_spec["resources"] = {"limits": limits}

@@ -1,0 +1,51 @@
+{{- define "ecs-operator.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "ecs-operator.labels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{- define "ecs-operator.selectorLabels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "ecs-operator.serviceAccountName" -}}
+{{- default (include "ecs-operator.fullname" .) .Values.serviceAccount.name -}}
+{{- end -}}
+
+{{/* The application's rules on namespaced resources: exactly the verbs the operator uses. */}}
+{{- define "ecs-operator.namespacedRules" -}}
+# Application: the ECS custom resources. patch: kopf's finalizers and annotations; update on
+# status: the Task/Cluster records (written with resourceVersion); delete on ecstasks: expiry of
+# stopped `kubectl ecs run-task` tasks.
+- apiGroups: ["ecs.compat.dev"]
+  resources: ["ecsclusters", "ecstaskdefinitions"]
+  verbs: ["get", "list", "watch", "patch"]
+- apiGroups: ["ecs.compat.dev"]
+  resources: ["ecstasks"]
+  verbs: ["get", "list", "watch", "patch", "delete"]
+- apiGroups: ["ecs.compat.dev"]
+  resources: ["ecsclusters/status", "ecstaskdefinitions/status", "ecstasks/status"]
+  verbs: ["update"]
+# Application: one Pod per task; immutable ConfigMaps hold task definition revisions.
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["get", "list", "watch", "create", "delete"]
+- apiGroups: [""]
+  resources: ["configmaps"]
+  verbs: ["get", "list", "create"]
+# Framework: kopf posts Events about the objects it handles.
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["create"]
+{{- end -}}
