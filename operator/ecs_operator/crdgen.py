@@ -204,19 +204,19 @@ def render(manifest: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     check = "--check" in args
-    paths = [a for a in args if not a.startswith("--")]
-    out_dir = Path(paths[0] if paths else "crds")
+    out_dirs = [Path(a) for a in args if not a.startswith("--")] or [Path("crds")]
     stale = []
-    for name, manifest in crds().items():
-        path = out_dir / name
-        text = render(manifest)
-        if check:
-            if not path.exists() or path.read_text() != text:
-                stale.append(str(path))
-        else:
-            out_dir.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
-            print(f"wrote {path}")
+    for out_dir in out_dirs:  # crds/ and the Helm chart's crds/: the same files
+        for name, manifest in crds().items():
+            path = out_dir / name
+            text = render(manifest)
+            if check:
+                if not path.exists() or path.read_text() != text:
+                    stale.append(str(path))
+            else:
+                out_dir.mkdir(parents=True, exist_ok=True)
+                path.write_text(text)
+                print(f"wrote {path}")
     if stale:
         print(f"CRDs are stale (run `make crds`): {', '.join(stale)}", file=sys.stderr)
         return 1

@@ -525,20 +525,27 @@ def task_pod_event(event: kopf.RawEvent, body: kopf.Body, namespace: str, labels
 
 
 @kopf.timer(API_GROUP, API_VERSION, "ecstasks", interval=min(60.0, max(1.0, SETTINGS.stopped_task_retention / 2)),
-            labels={EPHEMERAL_LABEL: "true"},
             when=lambda status, **_: (status or {}).get("lastStatus") == "STOPPED")
-def expire_stopped(body: kopf.Body, status: kopf.Status, name: str, namespace: str, **_: Any) -> None:
-    """Imperative runs (`kubectl ecs run-task`) vanish like ECS tasks, a while after they stop.
+def expire_stopped(body: kopf.Body, status: kopf.Status, labels: kopf.Labels, name: str, namespace: str,
+                   **_: Any) -> None:
+    """A while after a task stops (ECS keeps stopped tasks about an hour), what is left goes.
 
-    Only ECSTasks labelled ecs.compat.dev/ephemeral=true: deleting an object someone applied
-    declaratively would make GitOps tools apply it again, and so run the task again. The record a
-    user needs goes into an Event first (taskArn, stopCode, reason, exit codes).
+    Always: the Pods whose containers all exited (kept until then for `kubectl logs`); the record
+    stays in the ECSTask. Imperative runs (`kubectl ecs run-task`, label ecs.compat.dev/ephemeral)
+    vanish entirely, like ECS tasks; the record a user needs goes into an Event first. A
+    declaratively applied ECSTask is never deleted: GitOps tools would apply it, and run it, again.
     """
     stopped = [r.get("stoppedAt") for r in status.get("tasks", [])]
     if not stopped or not all(stopped):
         return
     newest = max(datetime.datetime.fromisoformat(str(t).replace("Z", "+00:00")) for t in stopped)
     if (datetime.datetime.now(datetime.UTC) - newest).total_seconds() < SETTINGS.stopped_task_retention:
+        return
+    for record in status.get("tasks", []):
+        pod = _read_pod(namespace, record.get("podName", ""))
+        if pod is not None and not pod["metadata"].get("deletionTimestamp"):
+            _stop_pod(namespace, pod)
+    if labels.get(EPHEMERAL_LABEL) != "true":
         return
     for record in status.get("tasks", []):
         kopf.event(body, type="Normal", reason="TaskExpired",

@@ -49,3 +49,8 @@ app.kubernetes.io/instance: {{ .Release.Name }}
   resources: ["events"]
   verbs: ["create"]
 {{- end -}}
+
+{{/* "true" when a watched namespace is a glob pattern (kopf then lists namespaces). */}}
+{{- define "ecs-operator.hasGlob" -}}
+{{- range .Values.watchNamespaces }}{{ if or (contains "*" .) (contains "?" .) }}true{{ end }}{{ end -}}
+{{- end -}}

@@ -39,6 +39,8 @@ SCHEDULER_QPS = 500  # the default 50 requests/s caps every throughput figure
 SCHEDULER_BURST = 1000
 COMPONENTS = ("etcd", "kube-apiserver", "kube-scheduler", "kube-controller-manager", "kwok")
 KWOK_NODE_LABEL = "kwok.x-k8s.io/node"  # nodes with label kwok.x-k8s.io/node=fake are kwok's
+# Only this namespace's ServiceAccounts are audited: what the operator's RBAC is checked against.
+AUDITED_NAMESPACE = "ecs-system"
 
 
 class ControlPlaneError(RuntimeError):
@@ -184,9 +186,28 @@ class ControlPlane:
             "--log-level=warn",
         ])
 
+    @property
+    def audit_log(self) -> Path:
+        """Requests made by ServiceAccounts of namespace `ecs-system` (RBAC tests read it)."""
+        return self.log_dir / "audit.log"
+
+    def _write_audit_policy(self) -> Path:
+        policy = self.dir / "audit-policy.yaml"
+        policy.write_text(yaml.safe_dump({
+            "apiVersion": "audit.k8s.io/v1", "kind": "Policy", "omitStages": ["RequestReceived"],
+            "rules": [
+                {"level": "Metadata", "userGroups": [f"system:serviceaccounts:{AUDITED_NAMESPACE}"]},
+                {"level": "None"},
+            ],
+        }))
+        return policy
+
     def _start_apiserver(self, keys: pki.Pki, bins: Path) -> None:
+        policy = self._write_audit_policy()
         self._spawn("kube-apiserver", [
             str(bins / "kube-apiserver"),
+            f"--audit-policy-file={policy}", f"--audit-log-path={self.audit_log}", "--audit-log-format=json",
+            "--audit-log-mode=blocking",  # written before the response: a test reads it right after
             f"--etcd-servers=http://127.0.0.1:{self.ports['etcd']}",
             "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
             # 1.37 refuses a loopback address for the kubernetes Service endpoints; nothing in
