@@ -22,6 +22,21 @@ test: $(STAMP) controlplane lint crds-check chart-check ## Run every check and t
 unit: $(STAMP) ## Unit tests only (no cluster)
 	$(BIN)/pytest tests/unit
 
+KIND_CLUSTER ?= ecs-e2e
+KWOK_RELEASE := https://github.com/kubernetes-sigs/kwok/releases/download/v0.8.0
+.PHONY: e2e-kind
+e2e-kind: $(STAMP) helm ## kind + image + helm install, then the same integration suite (needs Docker; not on this machine)
+	kind create cluster --name $(KIND_CLUSTER)
+	docker build -t ecs-operator:e2e .
+	kind load docker-image ecs-operator:e2e --name $(KIND_CLUSTER)
+	kubectl apply -f $(KWOK_RELEASE)/kwok.yaml
+	$(BIN)/python -c 'import yaml,sys; from importlib import resources as r; docs=[d for d in yaml.safe_load_all(r.files("ecs_operator.devcluster").joinpath("kwok-stages.yaml").read_text()) if d and d["kind"]=="Stage"]; print(yaml.safe_dump_all(docs))' | kubectl apply -f -
+	$(HELM) install ecs-operator charts/ecs-operator --namespace ecs-system --create-namespace \
+	  --set image.repository=ecs-operator --set image.tag=e2e --set image.pullPolicy=Never \
+	  --set 'watchNamespaces={t-*}' --wait
+	ECS_TEST_OPERATOR=external ECS_TEST_KWOK=1 KUBECONFIG=$$(kind get kubeconfig-path 2>/dev/null || echo $$HOME/.kube/config) \
+	  $(BIN)/pytest -m controlplane tests/integration
+
 ##@ Development
 
 .PHONY: venv
