@@ -24,6 +24,7 @@ class Kube:
     kubeconfig: Path
     api: object  # kubernetes.client.ApiClient
     local: bool  # our own control plane (kwok nodes available)
+    plane: object | None = None  # the local ControlPlane, for fault tests (restart a component)
 
     @property
     def core(self):
@@ -46,7 +47,7 @@ def kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kube]:
     if not build.binaries_ready():
         build.build()
     with running(tmp_path_factory.mktemp("controlplane")) as plane:
-        yield Kube(plane.kubeconfig, config.new_client_from_config(str(plane.kubeconfig)), local=True)
+        yield Kube(plane.kubeconfig, config.new_client_from_config(str(plane.kubeconfig)), local=True, plane=plane)
 
 
 @pytest.fixture

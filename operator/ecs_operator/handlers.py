@@ -379,9 +379,25 @@ def run_task(body: kopf.Body, name: str, namespace: str, meta: kopf.Meta, uid: s
         if previous and (previous.get("createdAt") or previous.get("lastStatus") == "STOPPED"):
             continue  # created once; a Pod that has gone is a stopped task, never re-created
         kopf.adopt(pod, owner=body)
-        kube.create_or_get(partial(kube.core().create_namespaced_pod, namespace, pod),
-                           partial(kube.core().read_namespaced_pod, pod["metadata"]["name"], namespace))
+        try:
+            kube.create_or_get(partial(kube.core().create_namespaced_pod, namespace, pod),
+                               partial(kube.core().read_namespaced_pod, pod["metadata"]["name"], namespace))
+        except ApiException as err:
+            if err.status not in (400, 403, 422):
+                raise  # the apiserver or the network: retried
+            # Admission refused the Pod (Pod Security, a quota, a policy): retrying cannot help.
+            # The Pods of one run-task are alike, so the first refusal means none was created.
+            _refuse(body, namespace, name, "PodRefused", f"{pod['metadata']['name']}: {_api_message(err)}",
+                    generation)
+            return
     refresh_task_status(namespace, name)
+
+
+def _api_message(err: ApiException) -> str:
+    try:
+        return str(json.loads(err.body).get("message", err.body))
+    except (TypeError, ValueError):
+        return str(err.body or err.reason)
 
 
 def _identity(task_ref: TaskRef, resolved: ResolvedRevision, spec: TaskSpec, cluster: str) -> TaskIdentity:

@@ -240,7 +240,7 @@ def test_remaining_resources_follow_tasks(ecs, node_group):
                          what="remaining CPU down")
     assert remaining["MEMORY"] == 4096 - 256  # memoryReservation counts before memory
     assert "8080" in remaining["PORTS"]
-    assert ecs.instance(cluster)["runningTasksCount"] == 1
+    wait_for(lambda: ecs.instance(cluster)["runningTasksCount"] == 1, what="the task counted as running")
     ecs.patch("ecstasks", "res", {"spec": {"desiredStatus": "STOPPED"}})
     ecs.wait_task("res", "STOPPED")
     back = wait_for(lambda: (r := resources(ecs.instance(cluster), "remainingResources"))["CPU"] == 2048 and r,

@@ -81,6 +81,7 @@ class ControlPlane:
     pids: dict[str, int] = field(default_factory=dict)
     pgid: int | None = None
     _procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    _argv: dict[str, list[str]] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ paths
     @property
@@ -148,8 +149,9 @@ class ControlPlane:
             self.stop()
             raise
 
-    def _spawn(self, component: str, argv: list[str]) -> None:
-        log = self.log(component).open("wb")
+    def _spawn(self, component: str, argv: list[str], append_log: bool = False) -> None:
+        self._argv[component] = argv
+        log = self.log(component).open("ab" if append_log else "wb")
         kwargs: dict[str, Any] = {
             "stdout": log, "stderr": subprocess.STDOUT, "stdin": subprocess.DEVNULL,
         }
@@ -365,6 +367,22 @@ class ControlPlane:
         url = f"{self.server}/api/v1/namespaces/default/serviceaccounts/default"
         self._wait("the default ServiceAccount", "kube-controller-manager", deadline,
                    lambda: self._get(url, keys)[0] == 200)
+
+    # ------------------------------------------------------------------ faults
+    def restart(self, component: str, downtime: float = 0.0, timeout: float = 60.0) -> None:
+        """Stop one component and start it again as it was (same ports, flags and data): for fault tests."""
+        proc = self._procs[component]
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        time.sleep(downtime)
+        self._spawn(component, self._argv[component], append_log=True)
+        self._write_state()
+        if component == "kube-apiserver":
+            self._wait_apiserver(pki.Pki(self.dir / "pki"), time.monotonic() + timeout)
 
     # ------------------------------------------------------------------ stop
     def stop(self) -> None:
