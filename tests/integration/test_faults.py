@@ -1,0 +1,113 @@
+"""kube-apiserver restarts and expired watches (etcd compaction): no transition is missed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from kubernetes import client, config
+
+from ecs_operator.demo import install_crds
+from ecs_operator.devcluster.controlplane import ControlPlane
+from ecs_operator.devcluster.nodes import NodeGroup, create_node_group
+from ecs_operator.labels import API_GROUP, API_VERSION
+from tests.helpers import wait_for
+
+pytestmark = pytest.mark.controlplane
+
+RESTARTS = 3
+DOWNTIME = 12.0  # longer than etcd's compaction period below: watches resume from compacted revisions
+
+
+@pytest.fixture
+def faulty(kube, tmp_path) -> Iterator[tuple[ControlPlane, Any, subprocess.Popen]]:
+    """A control plane of its own (etcd compacts every 10 s) with its own operator."""
+    if not kube.local:
+        pytest.skip("restarts the local control plane's apiserver")
+    os.environ["ECS_DEV_ETCD_COMPACTION"] = "10s"
+    plane = ControlPlane(tmp_path / "plane")
+    try:
+        plane.start()
+    finally:
+        del os.environ["ECS_DEV_ETCD_COMPACTION"]
+    log = (tmp_path / "operator.log").open("wb")
+    operator = None
+    try:
+        api = config.new_client_from_config(str(plane.kubeconfig))
+        install_crds(api)
+        create_node_group(client.CoreV1Api(api), NodeGroup(cluster="default", count=2))
+        env = dict(os.environ, KUBECONFIG=str(plane.kubeconfig), ECS_CLUSTER_STATUS_INTERVAL="0.5")
+        operator = subprocess.Popen([sys.executable, "-m", "ecs_operator.cli", "run"], env=env, stdout=log,
+                                    stderr=subprocess.STDOUT)
+        yield plane, api, operator
+    finally:
+        if operator is not None:
+            operator.send_signal(signal.SIGTERM)
+            try:
+                operator.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                operator.kill()
+        log.close()
+        plane.stop()
+
+
+def test_container_exits_across_apiserver_restarts_and_expired_watches_stop_their_tasks(faulty, tmp_path):
+    plane, api, operator = faulty
+    core = client.CoreV1Api(api)
+    custom = client.CustomObjectsApi(api)
+
+    def create(plural: str, kind: str, name: str, spec: dict[str, Any]) -> None:
+        custom.create_namespaced_custom_object(API_GROUP, API_VERSION, "default", plural, {
+            "apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": kind, "metadata": {"name": name}, "spec": spec})
+
+    def record(name: str) -> dict[str, Any]:
+        obj = custom.get_namespaced_custom_object(API_GROUP, API_VERSION, "default", "ecstasks", name)
+        return ((obj.get("status") or {}).get("tasks") or [{}])[0]
+
+    create("ecsclusters", "ECSCluster", "default", {})
+    create("ecstaskdefinitions", "ECSTaskDefinition", "app", {"family": "app", "containerDefinitions": [
+        {"name": "main", "image": "app", "memory": 64}]})
+    names = [f"t{i}" for i in range(RESTARTS)]
+    for name in names:
+        create("ecstasks", "ECSTask", name, {"cluster": "default", "taskDefinition": "app"})
+    for name in names:
+        wait_for(lambda n=name: record(n).get("lastStatus") == "RUNNING", what=f"{name} RUNNING")
+
+    resync = []
+    for name in names:
+        plane.restart("kube-apiserver", downtime=DOWNTIME)
+        back = time.monotonic()
+        # The container exits while the operator is still re-opening its watches.
+        core.patch_namespaced_pod(f"{name}-0", "default", {"metadata": {"annotations": {
+            "exit.kwok.ecs-operator.dev/main": "3"}}})
+        def exited(pod: str = f"{name}-0") -> bool:  # kwok (the "kubelet") has to reconnect too
+            try:
+                statuses = core.read_namespaced_pod(pod, "default").status.container_statuses or []
+            except client.exceptions.ApiException:
+                return True  # already stopped and removed by the operator
+            return any(c.state.terminated for c in statuses)
+
+        wait_for(exited, timeout=90, what=f"kwok terminating {name}'s container")
+        kubelet_done = time.monotonic()
+        stopped = wait_for(lambda n=name: (r := record(n)).get("lastStatus") == "STOPPED" and r, timeout=90,
+                           what=f"{name} STOPPED after the restart")
+        resync.append((kubelet_done - back, time.monotonic() - kubelet_done))
+        assert stopped["stopCode"] == "EssentialContainerExited"
+        assert next(c for c in stopped["containers"] if c["name"] == "main")["exitCode"] == 3
+
+    # Watches work after all that: a new task runs.
+    create("ecstasks", "ECSTask", "after", {"cluster": "default", "taskDefinition": "app"})
+    wait_for(lambda: record("after").get("lastStatus") == "RUNNING", what="a new task RUNNING")
+    log = (tmp_path / "operator.log").read_text()
+    expired = log.count("410") + log.lower().count("expired")
+    print(f"\nfaults: apiserver_restarts={RESTARTS} downtime={DOWNTIME:.0f}s "
+          f"kwok_exit_after_restart_s={','.join(f'{k:.1f}' for k, _ in resync)} "
+          f"operator_stopped_after_exit_s={','.join(f'{o:.1f}' for _, o in resync)} "
+          f"watch_expiry_log_lines={expired}")
+    assert operator.poll() is None  # API errors during the outages were retried, nothing crashed
