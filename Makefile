@@ -22,6 +22,10 @@ test: $(STAMP) controlplane lint crds-check chart-check ## Run every check and t
 unit: $(STAMP) ## Unit tests only (no cluster)
 	$(BIN)/pytest tests/unit
 
+.PHONY: fuzz
+fuzz: $(STAMP) controlplane ## Fuzz the apiserver and the operator with 1000 task definitions (ECS_FUZZ_SEED replays)
+	ECS_FUZZ_CASES=1000 $(BIN)/pytest -s tests/integration/test_bad_input.py -k fuzz
+
 KIND_CLUSTER ?= ecs-e2e
 KWOK_RELEASE := https://github.com/kubernetes-sigs/kwok/releases/download/v0.8.0
 .PHONY: e2e-kind
@@ -61,6 +65,14 @@ crds: $(STAMP) ## Regenerate crds/ (and the chart's copy) from the pydantic mode
 .PHONY: crds-check
 crds-check: $(STAMP) ## Fail when crds/ is not what the models generate
 	$(BIN)/python -m ecs_operator.crdgen $(CRD_DIRS) --check
+
+##@ Reliability
+
+.PHONY: chaos chaos-long
+chaos: $(STAMP) controlplane ## kill -9 the operator during a burst (300 tasks, 10 kills); prints kills= duplicates= lost=
+	$(BIN)/python bench/chaos.py --tasks $(or $(TASKS),300) --kills $(or $(KILLS),10)
+chaos-long: $(STAMP) controlplane ## The same with 2,000 tasks and 50 kills
+	$(BIN)/python bench/chaos.py --tasks 2000 --kills 50
 
 ##@ Delivery
 
