@@ -129,14 +129,18 @@ def run(kubeconfig: str, tasks: int, kills: int, seed: int, log_path: Path, loca
     gap_free = numbers == list(range(1, len(numbers) + 1))
     cms = core.list_namespaced_config_map(NAMESPACE, label_selector=f"{API_GROUP}/task-definition=chaos").items
     revision_labels = Counter(cm.metadata.labels[f"{API_GROUP}/revision"] for cm in cms)
-    with lock:
-        state["proc"].send_signal(signal.SIGTERM)
-        state["proc"].wait(timeout=15)
-    log.close()
     resync = (synced_at - state["last_restart"]) if synced_at else float("nan")
     print(f"revisions={len(numbers)} gap_free={gap_free} duplicate_revisions="
           f"{sum(n - 1 for n in revision_labels.values() if n > 1)} operator_log={log_path}")
-    print(f"kills={state['kills']} duplicates={duplicates} lost={lost} resync_s={resync:.1f}")
+    print(f"kills={state['kills']} duplicates={duplicates} lost={lost} resync_s={resync:.1f}", flush=True)
+    with lock:
+        state["proc"].send_signal(signal.SIGTERM)
+        try:
+            state["proc"].wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            state["proc"].kill()
+            state["proc"].wait()
+    log.close()
     return 0 if (duplicates == 0 and lost == 0 and gap_free) else 1
 
 

@@ -178,6 +178,9 @@ def crds() -> dict[str, dict[str, Any]]:
              AGE,
              _col("ARN", ".status.taskDefinitionArn", priority=1)],
             "An ECS task definition family with immutable revisions.",
+            root_rules=[{"rule": "size(self.metadata.name) <= 240",
+                         "message": "metadata.name: at most 240 characters (revisions are ConfigMaps "
+                                    "named <name>-r<revision>)"}],
         ),
         f"{API_GROUP}_ecstasks.yaml": _crd(
             "ECSTask", "ecstasks", ["ecstask", "ecst"], task,

@@ -93,6 +93,15 @@ class Session:
         return patched
 
 
+def json_argument(option: str, text: str) -> Any:
+    """A JSON-valued option, or a usage error naming it (as the aws CLI does)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise EcsError("ParamValidation", f"{option}: invalid JSON ({err.msg} at line {err.lineno} column "
+                                          f"{err.colno})") from None
+
+
 def wait(probe: Callable[[], Any], seconds: float = WAIT_SECONDS) -> Any:
     deadline = time.monotonic() + seconds
     while True:
@@ -278,7 +287,8 @@ def register_task_definition(args: argparse.Namespace, session: Session) -> int:
     if args.family:
         document = {**document, "family": args.family}
     if args.container_definitions:
-        document = {**document, "containerDefinitions": json.loads(args.container_definitions)}
+        document = {**document, "containerDefinitions": json_argument("--container-definitions",
+                                                                      args.container_definitions)}
     normalized = parse_task_definition(document)
     resource = task_definition_resource(normalized)
     family = normalized.definition.family
@@ -359,10 +369,11 @@ def run_task(args: argparse.Namespace, session: Session) -> int:
     name = f"{family.lower().replace('_', '-')[:40].strip('-')}-{uuid.uuid4().hex[:8]}"
     spec: dict[str, Any] = {"cluster": cluster["metadata"]["name"], "taskDefinition": reference,
                             "count": args.count}
-    for key, value in (("overrides", args.overrides), ("placementConstraints", args.placement_constraints),
-                       ("placementStrategy", args.placement_strategy)):
+    for key, option, value in (("overrides", "--overrides", args.overrides),
+                               ("placementConstraints", "--placement-constraints", args.placement_constraints),
+                               ("placementStrategy", "--placement-strategy", args.placement_strategy)):
         if value:
-            spec[key] = json.loads(value)
+            spec[key] = json_argument(option, value)
     if args.started_by:
         spec["startedBy"] = args.started_by
     if args.group:
