@@ -108,6 +108,12 @@ def run_demo(examples: Path, state_dir: Path, hold: bool, timeout: float = 120) 
                 resource = task_definition_resource(normalized)
                 step(f"register-task-definition {normalized.definition.family} (from examples/{example})")
                 apply(custom, "ecstaskdefinitions", resource)
+                # register-task-definition answers with the revision: wait for it, as the aws CLI does.
+                deadline = time.monotonic() + timeout
+                while not (custom.get_namespaced_custom_object(
+                        API_GROUP, API_VERSION, NAMESPACE, "ecstaskdefinitions", resource["metadata"]["name"]
+                        ).get("status") or {}).get("latestRevision") and time.monotonic() < deadline:
+                    time.sleep(0.2)
                 name = f"{resource['metadata']['name']}-demo"
                 step(f"run-task --cluster default --task-definition {normalized.definition.family}")
                 apply(custom, "ecstasks", {"apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": "ECSTask",
