@@ -87,37 +87,16 @@ def node_group(kube: Kube) -> Iterator[Callable[..., list[str]]]:
                 raise
 
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
 def crds_installed(kube: Kube) -> list[str]:
-    """The CRDs from crds/ applied to the cluster and Established; returns their names."""
-    import yaml
-    from kubernetes import client
-    from kubernetes.client.exceptions import ApiException
+    """The CRDs (as `make crds` writes them to crds/) applied to the cluster and Established."""
+    from ecs_operator.crdgen import crds
+    from ecs_operator.demo import install_crds
 
-    from tests.helpers import wait_for
-
-    ext = client.ApiextensionsV1Api(kube.api)
-    names = []
-    for path in sorted((REPO / "crds").glob("*.yaml")):
-        manifest = yaml.safe_load(path.read_text())
-        name = manifest["metadata"]["name"]
-        try:
-            current = ext.read_custom_resource_definition(name)
-            manifest["metadata"]["resourceVersion"] = current.metadata.resource_version
-            ext.replace_custom_resource_definition(name, manifest)
-        except ApiException as err:
-            if err.status != 404:
-                raise
-            ext.create_custom_resource_definition(manifest)
-        names.append(name)
-    for name in names:
-        wait_for(lambda n=name: any(c.type == "Established" and c.status == "True"
-                                    for c in ext.read_custom_resource_definition(n).status.conditions or []),
-                 what=f"CRD {name} Established")
-    return names
+    install_crds(kube.api)
+    return [manifest["metadata"]["name"] for manifest in crds().values()]
 
 
 @pytest.fixture(scope="session")
@@ -144,28 +123,22 @@ def kubectl(kube: Kube) -> Callable[..., subprocess.CompletedProcess[str]]:
 def operator_process(kube: Kube, crds_installed: list[str], tmp_path_factory: pytest.TempPathFactory
                      ) -> Iterator[Path]:
     """`ecs-operator run` as a real process against the test cluster; yields its log file."""
-    import signal
-    import sys
     import time
 
     if os.environ.get("ECS_TEST_OPERATOR") == "external":
         yield Path("/dev/null")  # the operator runs in the cluster (helm install in the kind workflow)
         return
+    from tests.helpers import start_operator, stop_operator
+
     log = tmp_path_factory.mktemp("operator") / "operator.log"
-    env = dict(os.environ, KUBECONFIG=str(kube.kubeconfig), ECS_CLUSTER_STATUS_INTERVAL="0.5",
-               ECS_STOPPED_TASK_RETENTION="3")
     with log.open("wb") as out:
         # Only the test namespaces (`t-*`): tests that run an operator of their own use other names.
-        proc = subprocess.Popen([sys.executable, "-m", "ecs_operator.cli", "run", "--log-level", "info",
-                                 "--namespace", "t-*"], env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = start_operator(kube.kubeconfig, out, "--log-level", "info", "--namespace", "t-*",
+                              ECS_CLUSTER_STATUS_INTERVAL="0.5", ECS_STOPPED_TASK_RETENTION="3")
     time.sleep(1.0)
     if proc.poll() is not None:
         pytest.fail(f"operator exited at start:\n{log.read_text()}")
     try:
         yield log
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_operator(proc)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -19,3 +23,20 @@ def wait_for(probe: Callable[[], T | None], timeout: float = 30.0, interval: flo
             return last
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what or probe}; last value: {last!r}")
+
+
+def start_operator(kubeconfig: object, log: object, *args: str, **env: str) -> subprocess.Popen[bytes]:
+    """`ecs-operator run ARGS` as a real process with KUBECONFIG (and `env`) set, output to `log`."""
+    return subprocess.Popen([sys.executable, "-m", "ecs_operator.cli", "run", *args],
+                            env={**os.environ, "KUBECONFIG": str(kubeconfig), **env},
+                            stdout=log, stderr=subprocess.STDOUT)  # type: ignore[arg-type]
+
+
+def stop_operator(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, and SIGKILL if it has not stopped within 10 s."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

@@ -226,9 +226,21 @@ class ResolvedRevision:
     definition: TaskDefinition
 
 
+# Revisions are immutable ConfigMaps: once read, a revision never needs reading again. Bounded so
+# that a long-running operator does not keep every revision it ever saw.
+_REVISIONS: dict[tuple[str, str], TaskDefinition] = {}
+_REVISIONS_MAX = 4096
+
+
 def _load_revision(namespace: str, config_map: str, family: str, revision: int) -> ResolvedRevision:
-    cm = kube.core().read_namespaced_config_map(config_map, namespace)
-    definition = TaskDefinition.model_validate_json(cm.data["taskDefinition.json"])
+    key = (namespace, config_map)
+    definition = _REVISIONS.get(key)
+    if definition is None:
+        cm = kube.core().read_namespaced_config_map(config_map, namespace)
+        definition = TaskDefinition.model_validate_json(cm.data["taskDefinition.json"])
+        if len(_REVISIONS) >= _REVISIONS_MAX:
+            _REVISIONS.pop(next(iter(_REVISIONS)))
+        _REVISIONS[key] = definition
     return ResolvedRevision(family, revision, config_map, definition)
 
 
@@ -287,8 +299,9 @@ def _read_pod(namespace: str, name: str) -> dict[str, Any] | None:
         raise
 
 
-def _node_arns() -> dict[str, str]:
-    return {n.metadata.name: n.metadata.uid for n in kube.core().list_node().items}
+def _node_uids(nodes_index: kopf.Index[str, dict[str, Any]]) -> dict[str, str]:
+    """Node name → uid, from the watched nodes (no API call)."""
+    return {name: node["metadata"].get("uid", "") for name in nodes_index for node in nodes_index[name]}
 
 
 def _instance_arn(cluster: str, pod: dict[str, Any] | None, nodes: dict[str, str]) -> str | None:
@@ -323,12 +336,22 @@ def _refuse(body: kopf.Body, namespace: str, name: str, reason: str, message: st
 @kopf.on.resume(API_GROUP, API_VERSION, "ecstasks", backoff=BACKOFF)
 @kopf.on.create(API_GROUP, API_VERSION, "ecstasks", backoff=BACKOFF)
 @kopf.on.update(API_GROUP, API_VERSION, "ecstasks", field="spec", backoff=BACKOFF)
-def run_task(body: kopf.Body, name: str, namespace: str, meta: kopf.Meta, uid: str, retry: int, **_: Any) -> None:
+def run_task(body: kopf.Body, name: str, namespace: str, meta: kopf.Meta, uid: str, retry: int,
+             nodes_index: kopf.Index[str, dict[str, Any]], **_: Any) -> None:
     """Resolve once, create the task Pods (all or none), stop them when desiredStatus is STOPPED."""
     generation = meta.get("generation")
     status = dict(body.get("status") or {})
     if status.get("failures") and not status.get("resolved"):
         return  # refused before: the spec is immutable, so it stays refused
+    nodes = _node_uids(nodes_index)
+    records = list(status.get("tasks") or [])
+    count = int((body.get("spec") or {}).get("count", 1))
+    if (status.get("resolved") and (body.get("spec") or {}).get("desiredStatus", "RUNNING") == "RUNNING"
+            and len(records) == count and all(r.get("createdAt") or r.get("lastStatus") == "STOPPED"
+                                              for r in records)):
+        # Every Pod was created already (an operator restart): only the records may be behind.
+        refresh_task_status(namespace, name, nodes)
+        return
     try:
         spec = TaskSpec.model_validate(dict(body["spec"]))
     except ValidationError as err:
@@ -392,7 +415,7 @@ def run_task(body: kopf.Body, name: str, namespace: str, meta: kopf.Meta, uid: s
             _refuse(body, namespace, name, "PodRefused", f"{pod['metadata']['name']}: {_api_message(err)}",
                     generation)
             return
-    refresh_task_status(namespace, name)
+    refresh_task_status(namespace, name, nodes)
 
 
 def _api_message(err: ApiException) -> str:
@@ -429,9 +452,12 @@ def _mark_stopping(namespace: str, name: str, index: int, code: str, reason: str
     kube.update_status("ecstasks", namespace, name, mutate)
 
 
-def refresh_task_status(namespace: str, name: str, changed_pod: dict[str, Any] | None = None,
+def refresh_task_status(namespace: str, name: str, nodes: dict[str, str], changed_pod: dict[str, Any] | None = None,
                         deleted_pod: str | None = None) -> None:
-    """Derive every task record of an ECSTask from its Pods; stop tasks whose essential container exited."""
+    """Derive every task record of an ECSTask from its Pods; stop tasks whose essential container exited.
+
+    `nodes`: node name → uid of the nodes that exist (from the watched nodes).
+    """
     obj = kube.get_custom("ecstasks", namespace, name)
     if obj is None or not (obj.get("status") or {}).get("resolved"):
         return
@@ -452,7 +478,6 @@ def refresh_task_status(namespace: str, name: str, changed_pod: dict[str, Any] |
             pods[t.pod_name] = None
         else:
             pods[t.pod_name] = _read_pod(namespace, t.pod_name)
-    nodes = _node_arns()
     stamp = now()
 
     base: dict[str, dict[str, Any]] = {}  # the records this write replaces (for the Events)
@@ -491,7 +516,7 @@ def refresh_task_status(namespace: str, name: str, changed_pod: dict[str, Any] |
                       obj["metadata"].get("generation"))
         return status
 
-    updated = kube.update_status("ecstasks", namespace, name, mutate) or obj
+    updated = kube.update_status("ecstasks", namespace, name, mutate, current=obj) or obj
     # Only the writer that changed a record posts its Event: concurrent refreshes never repeat one.
     changed = {r["taskArn"]: r for r in (updated.get("status") or {}).get("tasks", []) if base.get(r["taskArn"]) != r}
     if changed:
@@ -532,18 +557,21 @@ def _post_transitions(obj: dict[str, Any], before: dict[str, dict[str, Any]],
 
 
 @kopf.on.event("", "v1", "pods", labels={MANAGED_BY_LABEL: MANAGED_BY_VALUE, TASK_LABEL: kopf.PRESENT})
-def task_pod_event(event: kopf.RawEvent, body: kopf.Body, namespace: str, labels: kopf.Labels, **_: Any) -> None:
+def task_pod_event(event: kopf.RawEvent, body: kopf.Body, namespace: str, labels: kopf.Labels,
+                   nodes_index: kopf.Index[str, dict[str, Any]], **_: Any) -> None:
     """Every change of a task Pod updates its ECSTask's records (level-based: all are re-derived)."""
     owner = labels[TASK_LABEL]
     pod = dict(body)
+    nodes = _node_uids(nodes_index)
     if event.get("type") == "DELETED":
-        refresh_task_status(namespace, owner, deleted_pod=pod["metadata"]["name"])
+        refresh_task_status(namespace, owner, nodes, deleted_pod=pod["metadata"]["name"])
     else:
-        refresh_task_status(namespace, owner, changed_pod=kube.api().sanitize_for_serialization(pod))
+        refresh_task_status(namespace, owner, nodes, changed_pod=kube.api().sanitize_for_serialization(pod))
 
 
 @kopf.timer(API_GROUP, API_VERSION, "ecstasks", interval=min(60.0, max(1.0, SETTINGS.stopped_task_retention / 2)),
-            when=lambda status, **_: (status or {}).get("lastStatus") == "STOPPED")
+            when=lambda status, **_: (status or {}).get("lastStatus") == "STOPPED"
+            and not (status or {}).get("expired"))
 def expire_stopped(body: kopf.Body, status: kopf.Status, labels: kopf.Labels, name: str, namespace: str,
                    **_: Any) -> None:
     """A while after a task stops (ECS keeps stopped tasks about an hour), what is left goes.
@@ -564,6 +592,8 @@ def expire_stopped(body: kopf.Body, status: kopf.Status, labels: kopf.Labels, na
         if pod is not None and not pod["metadata"].get("deletionTimestamp"):
             _stop_pod(namespace, pod)
     if labels.get(EPHEMERAL_LABEL) != "true":
+        # Done for good: `expired` stops this timer, so stopped tasks cost nothing afterwards.
+        kube.update_status("ecstasks", namespace, name, lambda s: {**s, "expired": True})
         return
     for record in status.get("tasks", []):
         kopf.event(body, type="Normal", reason="TaskExpired",

@@ -58,15 +58,16 @@ def list_custom(plural: str, namespace: str) -> list[dict[str, Any]]:
 
 
 def update_status(plural: str, namespace: str, name: str, mutate: Callable[[dict[str, Any]], dict[str, Any] | None],
-                  attempts: int = 8) -> dict[str, Any] | None:
+                  attempts: int = 8, current: dict[str, Any] | None = None) -> dict[str, Any] | None:
     """Read-modify-write of `.status` with optimistic concurrency; `mutate` returns the new status.
 
     Several handlers write one object's status (the object's own handler and its Pods' events):
     resourceVersion makes a stale writer retry instead of overwriting newer facts. Nothing is
     written when `mutate` returns the status unchanged (or None).
     """
-    for _ in range(attempts):
-        obj = get_custom(plural, namespace, name)
+    for attempt in range(attempts):
+        # `current`: an object the caller has just read, saving the first read.
+        obj = current if attempt == 0 and current is not None else get_custom(plural, namespace, name)
         if obj is None:
             return None
         old = obj.get("status") or {}

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -19,7 +16,7 @@ from kubernetes.client.exceptions import ApiException
 from ecs_operator.devcluster.build import build_helm
 from ecs_operator.devcluster.controlplane import AUDITED_NAMESPACE
 from ecs_operator.labels import API_GROUP, API_VERSION
-from tests.helpers import wait_for
+from tests.helpers import start_operator, stop_operator, wait_for
 
 pytestmark = pytest.mark.controlplane
 
@@ -127,10 +124,9 @@ def test_operator_runs_with_exactly_the_charts_rbac(helm, kube, kubectl, crds_in
     config = token_kubeconfig(kube, service_account, tmp_path / "kubeconfig")
     audit_log = kube.kubeconfig.parent / "logs" / "audit.log"
 
-    env = dict(os.environ, KUBECONFIG=str(config), ECS_STOPPED_TASK_RETENTION="2", ECS_CLUSTER_STATUS_INTERVAL="0.5")
     log = (tmp_path / "operator.log").open("wb")
-    operator = subprocess.Popen([sys.executable, "-m", "ecs_operator.cli", "run", "--namespace", namespace],
-                                env=env, stdout=log, stderr=subprocess.STDOUT)
+    operator = start_operator(config, log, "--namespace", namespace, ECS_STOPPED_TASK_RETENTION="2",
+                              ECS_CLUSTER_STATUS_INTERVAL="0.5")
     custom = client.CustomObjectsApi(kube.api)
 
     def create(plural: str, kind: str, name: str, spec: dict[str, Any], labels: dict[str, str] | None = None):
@@ -173,11 +169,7 @@ def test_operator_runs_with_exactly_the_charts_rbac(helm, kube, kubectl, crds_in
         wait_for(brief_gone, what="the expired ephemeral task deleted")
         assert task("kept")["lastStatus"] == "RUNNING"
     finally:
-        operator.send_signal(signal.SIGTERM)
-        try:
-            operator.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            operator.kill()
+        stop_operator(operator)
         log.close()
         kube.core.delete_namespace(namespace)
 

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
 
@@ -13,19 +10,13 @@ import pytest
 from kubernetes import client
 
 from ecs_operator.labels import API_GROUP, API_VERSION, TASK_LABEL
-from tests.helpers import wait_for
+from tests.helpers import start_operator, stop_operator, wait_for
 
 pytestmark = pytest.mark.controlplane
 
 TASKS = 30
 COUNT = 2  # tasks per ECSTask: 60 tasks in all
 KILLS = 4
-
-
-def start_operator(kube, namespace: str, log) -> subprocess.Popen:
-    env = dict(os.environ, KUBECONFIG=str(kube.kubeconfig))
-    return subprocess.Popen([sys.executable, "-m", "ecs_operator.cli", "run", "--namespace", namespace,
-                             "--log-level", "warning"], env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
 def test_operator_killed_mid_burst_creates_each_pod_once_and_loses_no_task(kube, crds_installed, node_group,
@@ -41,7 +32,7 @@ def test_operator_killed_mid_burst_creates_each_pod_once_and_loses_no_task(kube,
             "apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": kind, "metadata": {"name": name}, "spec": spec})
 
     log = (tmp_path / "operator.log").open("ab")
-    operator = start_operator(kube, namespace, log)
+    operator = start_operator(kube.kubeconfig, log, "--namespace", namespace, "--log-level", "warning")
     try:
         create("ecsclusters", "ECSCluster", cluster, {})
         create("ecstaskdefinitions", "ECSTaskDefinition", "burst", {"family": "burst", "containerDefinitions": [
@@ -52,7 +43,7 @@ def test_operator_killed_mid_burst_creates_each_pod_once_and_loses_no_task(kube,
             time.sleep(0.7 + 0.4 * kill)
             operator.send_signal(signal.SIGKILL)
             operator.wait()
-            operator = start_operator(kube, namespace, log)
+            operator = start_operator(kube.kubeconfig, log, "--namespace", namespace, "--log-level", "warning")
 
         def all_running():
             items = custom.list_namespaced_custom_object(API_GROUP, API_VERSION, namespace, "ecstasks")["items"]
@@ -68,10 +59,6 @@ def test_operator_killed_mid_burst_creates_each_pod_once_and_loses_no_task(kube,
         assert per_task == {f"b{i}": COUNT for i in range(TASKS)}
         assert len({r["taskArn"] for r in records}) == TASKS * COUNT  # task ids stable across restarts
     finally:
-        operator.send_signal(signal.SIGTERM)
-        try:
-            operator.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            operator.kill()
+        stop_operator(operator)
         log.close()
         kube.core.delete_namespace(namespace)

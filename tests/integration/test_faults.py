@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -17,7 +15,7 @@ from ecs_operator.demo import install_crds
 from ecs_operator.devcluster.controlplane import ControlPlane
 from ecs_operator.devcluster.nodes import NodeGroup, create_node_group
 from ecs_operator.labels import API_GROUP, API_VERSION
-from tests.helpers import wait_for
+from tests.helpers import start_operator, stop_operator, wait_for
 
 pytestmark = pytest.mark.controlplane
 
@@ -42,17 +40,11 @@ def faulty(kube, tmp_path) -> Iterator[tuple[ControlPlane, Any, subprocess.Popen
         api = config.new_client_from_config(str(plane.kubeconfig))
         install_crds(api)
         create_node_group(client.CoreV1Api(api), NodeGroup(cluster="default", count=2))
-        env = dict(os.environ, KUBECONFIG=str(plane.kubeconfig), ECS_CLUSTER_STATUS_INTERVAL="0.5")
-        operator = subprocess.Popen([sys.executable, "-m", "ecs_operator.cli", "run"], env=env, stdout=log,
-                                    stderr=subprocess.STDOUT)
+        operator = start_operator(plane.kubeconfig, log, ECS_CLUSTER_STATUS_INTERVAL="0.5")
         yield plane, api, operator
     finally:
         if operator is not None:
-            operator.send_signal(signal.SIGTERM)
-            try:
-                operator.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                operator.kill()
+            stop_operator(operator)
         log.close()
         plane.stop()
 
