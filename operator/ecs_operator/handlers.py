@@ -41,16 +41,15 @@ from .labels import (
     API_GROUP,
     API_VERSION,
     CLUSTER_LABEL,
+    DEREGISTER_ANNOTATION,
+    EPHEMERAL_LABEL,
     MANAGED_BY_LABEL,
     MANAGED_BY_VALUE,
     TASK_LABEL,
 )
 
 TD_LABEL = f"{API_GROUP}/task-definition"
-REVISION_STATUS_LABEL = f"{API_GROUP}/revision-status"
-DEREGISTER_ANNOTATION = f"{API_GROUP}/deregistered-revisions"
 DRAINED_BY_ANNOTATION = f"{API_GROUP}/drained-by"
-EPHEMERAL_LABEL = f"{API_GROUP}/ephemeral"
 
 
 @dataclass
@@ -149,6 +148,17 @@ def register_task_definition(body: kopf.Body, spec: kopf.Spec, name: str, namesp
         kopf.warn(body, reason="InvalidTaskDefinition", message=message)
         return
     definition = normalized.definition
+    # One family, one registry: a second ECSTaskDefinition of the same family would number its
+    # own revisions and make `family:N` ambiguous. The oldest one owns the family.
+    owner = min(((r["metadata"]["creationTimestamp"], r["metadata"]["name"])
+                 for r in kube.list_custom("ecstaskdefinitions", namespace)
+                 if (r.get("spec") or {}).get("family") == definition.family), default=None)
+    if owner is not None and owner[1] != name:
+        message = f"family: {definition.family!r} is registered by ECSTaskDefinition {owner[1]}; change that one"
+        kube.update_status("ecstaskdefinitions", namespace, name,
+                           condition_writer("Ready", False, "FamilyTaken", message, generation))
+        kopf.warn(body, reason="FamilyTaken", message=message)
+        return
     digest = _spec_hash(definition, normalized.version)
     revisions = _revision_configmaps(namespace, name)
     current = (body.get("status") or {}).get("latestRevision") or 0
@@ -162,7 +172,7 @@ def register_task_definition(body: kopf.Body, spec: kopf.Spec, name: str, namesp
                 "name": f"{name}-r{revision}", "namespace": namespace,
                 "labels": {TD_LABEL: label_value(name), "ecs.compat.dev/revision": str(revision),
                            "ecs.compat.dev/family": label_value(definition.family),
-                           REVISION_STATUS_LABEL: "ACTIVE", MANAGED_BY_LABEL: MANAGED_BY_VALUE},
+                           MANAGED_BY_LABEL: MANAGED_BY_VALUE},
                 "annotations": {f"{API_GROUP}/spec-hash": digest},
             },
             "immutable": True,  # revisions never change: the apiserver enforces it

@@ -20,3 +20,8 @@ ANNOTATION_TASK_ID = f"{API_GROUP}/task-id"
 ANNOTATION_ESSENTIAL = f"{API_GROUP}/essential-containers"
 # Kubernetes container name → ECS container name, where they differ (e.g. "web_1" → "web-1").
 ANNOTATION_CONTAINER_NAMES = f"{API_GROUP}/container-names"
+
+# ECSTaskDefinition: revisions deregistered (INACTIVE), as "1,3".
+DEREGISTER_ANNOTATION = f"{API_GROUP}/deregistered-revisions"
+# ECSTask: an imperative run (`kubectl ecs run-task`): deleted a while after it stops, as in ECS.
+EPHEMERAL_LABEL = f"{API_GROUP}/ephemeral"

@@ -17,10 +17,8 @@ from typing import Any
 
 import yaml
 
-from .labels import API_GROUP, API_VERSION
+from .labels import API_GROUP, API_VERSION, DEREGISTER_ANNOTATION, EPHEMERAL_LABEL
 
-DEREGISTER_ANNOTATION = f"{API_GROUP}/deregistered-revisions"
-EPHEMERAL_LABEL = f"{API_GROUP}/ephemeral"
 # Fields of our records that are not ECS's (kept in status for the operator and for kubectl users).
 NOT_ECS = ("podName", "nodeName")
 WAIT_SECONDS = 20.0

@@ -346,3 +346,16 @@ def _gone(ecs: Ecs, plural: str, name: str) -> bool:
     except ApiException as err:
         return err.status == 404
     return False
+
+
+def test_a_second_resource_for_the_same_family_is_refused(ecs):
+    ecs.task_definition({"family": "shared", "containerDefinitions": [{"name": "a", "image": "a:1", "memory": 64}]},
+                        name="first")
+    ecs.create("ecstaskdefinitions", "ECSTaskDefinition", "second", {"family": "shared", "containerDefinitions": [
+        {"name": "a", "image": "a:2", "memory": 64}]})
+    status = wait_for(lambda: (s := ecs.get("ecstaskdefinitions", "second").get("status", {})).get("conditions")
+                      and s, what="refusal")
+    ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+    assert ready["reason"] == "FamilyTaken" and "first" in ready["message"]
+    assert "latestRevision" not in status
+    assert ecs.get("ecstaskdefinitions", "first")["status"]["latestRevision"] == 1
