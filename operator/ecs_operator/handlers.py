@@ -385,7 +385,8 @@ def run_task(body: kopf.Body, name: str, namespace: str, meta: kopf.Meta, uid: s
                            condition_writer("Ready", False, "Unresolved", message, generation))
         if retry == 0:  # one Event, not one per retry
             kopf.warn(body, reason="Unresolved", message=f"{message} (retrying)")
-        raise kopf.TemporaryError(message, delay=2) from None
+        # Soon at first (the other object may be applied in a moment), then less often.
+        raise kopf.TemporaryError(message, delay=min(30, 2 + 2 * retry)) from None
     except InvalidInput as err:
         _refuse(body, namespace, name, "TaskRefused", "; ".join(err.problems), generation)
         return

@@ -59,7 +59,7 @@ class Ecs:
         tasks = self.get("ecstasks", name).get("status", {}).get("tasks", [])
         return tasks[index] if index < len(tasks) else {}
 
-    def wait_task(self, name: str, last_status: str, index: int = 0, timeout: float = 30) -> dict[str, Any]:
+    def wait_task(self, name: str, last_status: str, index: int = 0, timeout: float = 60) -> dict[str, Any]:
         return wait_for(lambda: (t := self.task(name, index)).get("lastStatus") == last_status and t,
                         timeout=timeout, what=f"task {name}[{index}] {last_status}")
 
