@@ -420,9 +420,15 @@ def _kill_group(pgid: int, pids: list[int], grace: float = 5.0) -> None:
         time.sleep(0.05)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, signal.SIGKILL)
-    for pid in pids:
-        with contextlib.suppress(ChildProcessError, OSError):
-            os.waitpid(pid, os.WNOHANG)
+    # Return only once they are gone: a caller may start another control plane right away.
+    deadline = time.monotonic() + grace
+    while True:
+        for pid in pids:
+            with contextlib.suppress(ChildProcessError, OSError):
+                os.waitpid(pid, os.WNOHANG)
+        if not any(_alive(p) for p in pids) or time.monotonic() > deadline:
+            return
+        time.sleep(0.05)
 
 
 def stop_dir(directory: Path) -> bool:

@@ -16,6 +16,8 @@ from ..labels import ANNOTATION_CONTAINER_NAMES, ANNOTATION_ESSENTIAL, CLUSTER_L
 from . import arns
 
 ESSENTIAL_EXITED = "Essential container in task exited"
+# ECS's task lifecycle as this operator reports it, in order: a task only ever moves forward.
+LIFECYCLE = ("PROVISIONING", "PENDING", "RUNNING", "DEPROVISIONING", "STOPPED")
 # Ports ECS reserves on every container instance by default (ssh, docker, the ECS agent).
 RESERVED_PORTS = ("22", "2375", "2376", "51678", "51679", "51680")
 ATTRIBUTE_LABELS = {
@@ -297,6 +299,7 @@ def _container_records(identity: TaskIdentity, pod: dict[str, Any] | None, previ
     cluster = identity.cluster_arn.rsplit("/", 1)[-1]
     prefix = identity.cluster_arn.split(":cluster/")[0]
     before = {c["name"]: c for c in (previous or {}).get("containers", [])}
+    order = {"PENDING": 0, "RUNNING": 1, "STOPPED": 2}
     states = container_states(pod) if pod else {}
     specs = {c["name"]: c for c in (pod or {}).get("spec", {}).get("containers", []) +
              (pod or {}).get("spec", {}).get("initContainers", [])}
@@ -312,6 +315,9 @@ def _container_records(identity: TaskIdentity, pod: dict[str, Any] | None, previ
             if key in old:
                 record[key] = old[key]
         state = states.get(kube_name)
+        # A container never goes back (a Pod read before a newer write must not undo it).
+        if state is not None and order[state.last_status] < order.get(record["lastStatus"], 0):
+            state = None
         if state is not None:
             record["lastStatus"] = state.last_status
             if state.exit_code is not None:
@@ -377,11 +383,15 @@ def task_record(identity: TaskIdentity, pod: dict[str, Any] | None, previous: di
         record["containers"] = _container_records(identity, None, previous, stopped=True)
         return record
 
+    last = pod_last_status(pod)
+    if LIFECYCLE.index(last) < LIFECYCLE.index(previous.get("lastStatus", "PROVISIONING")):
+        # ECS states only move forward: a Pod read before a newer write (two handlers racing)
+        # must not take a task back, e.g. from RUNNING to PENDING.
+        return previous
     meta = pod.get("metadata", {})
     record["createdAt"] = previous.get("createdAt") or meta.get("creationTimestamp")
     if instance_arn:
         record["containerInstanceArn"] = instance_arn
-    last = pod_last_status(pod)
     states = container_states(pod)
     started = [s.started_at for s in states.values() if s.started_at]
     if pod.get("spec", {}).get("nodeName") and "pullStartedAt" not in record:
@@ -426,7 +436,6 @@ def _disrupted(pod: dict[str, Any]) -> bool:
 
 def summary_status(records: list[dict[str, Any]]) -> str:
     """One lastStatus for an ECSTask of `count` tasks: the least advanced task's."""
-    order = ["PROVISIONING", "PENDING", "RUNNING", "DEPROVISIONING", "STOPPED"]
     if not records:
         return "PROVISIONING"
-    return min((r.get("lastStatus", "PROVISIONING") for r in records), key=order.index)
+    return min((r.get("lastStatus", "PROVISIONING") for r in records), key=LIFECYCLE.index)
