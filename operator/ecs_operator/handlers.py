@@ -82,6 +82,9 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     # kopf's own Events for every handler success are noise; errors still post Events. Our own
     # Events (kopf.event) are few and chosen: registered, running, cannot place, stopped.
     settings.posting.level = logging.WARNING
+    # Events are posted one at a time; an Event that cannot be posted (its namespace is being
+    # deleted) must not hold up the others for half a minute of retries.
+    settings.posting.default_backoffs = [0.5, 1]
     settings.networking.request_timeout = 30
     # A broken watch stream (an apiserver restart) is re-opened within seconds, never later than
     # 5 s apart: after an outage the operator must be back in sync quickly, and a relist is cheap.
