@@ -291,7 +291,6 @@ def register_task_definition(args: argparse.Namespace, session: Session) -> int:
     resource = task_definition_resource(normalized)
     family = normalized.definition.family
     existing = find_family(session, family)
-    before = ((existing or {}).get("status") or {}).get("latestRevision", 0)
     if existing is None:
         session.create("ecstaskdefinitions", resource)
         name = resource_name(family)
@@ -315,8 +314,8 @@ def register_task_definition(args: argparse.Namespace, session: Session) -> int:
     ready = next(c for c in obj["status"]["conditions"] if c["type"] == "Ready")
     if ready["status"] != "True":
         raise EcsError("ClientException", ready["message"])
-    if obj["status"]["latestRevision"] == before and existing is not None:
-        pass  # an identical definition: ECS would add a revision; a declarative registry keeps the latest
+    # An identical definition leaves the latest revision as it was (ECS would add one): the
+    # registry is declarative, so the answer is that revision.
     _, revision, body = find_revision(session, f"{family}:{obj['status']['latestRevision']}")
     return emit(args, {"taskDefinition": task_definition_shape(obj, revision, body), "tags": []},
                 _task_definition_table)
