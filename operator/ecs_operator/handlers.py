@@ -30,13 +30,12 @@ from .ecs.normalize import parse_task_definition
 from .ecs.status import (
     TaskIdentity,
     container_instance,
-    default_node_selector,
     node_matches,
     pod_last_status,
     summary_status,
     task_record,
 )
-from .ecs.translate import ClusterRef, TaskRef, label_value, task_pod
+from .ecs.translate import ClusterRef, TaskRef, default_node_selector, label_value, task_pod
 from .labels import (
     API_GROUP,
     API_VERSION,
@@ -395,7 +394,6 @@ def run_task(body: kopf.Body, name: str, namespace: str, meta: kopf.Meta, uid: s
         return
 
     identities = [_identity(t, resolved, spec, cluster.name) for t in tasks]
-    records = list(status.get("tasks") or [])
     # Record what the tasks are before their Pods exist, so a restart resolves nothing again.
     if not status.get("resolved"):
         def record_resolution(s: dict[str, Any]) -> dict[str, Any]:
@@ -539,7 +537,7 @@ def refresh_task_status(namespace: str, name: str, nodes: dict[str, str], change
     for record in (updated.get("status") or {}).get("tasks", []):
         pod = pods.get(record.get("podName", ""))
         if (pod is not None and record.get("stopCode") == "EssentialContainerExited"
-                and record.get("lastStatus") not in ("STOPPED",) and not pod["metadata"].get("deletionTimestamp")):
+                and record.get("lastStatus") != "STOPPED" and not pod["metadata"].get("deletionTimestamp")):
             _stop_pod(namespace, pod)
 
 

@@ -30,6 +30,10 @@ ATTRIBUTE_LABELS = {
 }
 # ECS names CPU architectures as the kernel does; Kubernetes as Go does.
 ARCH_VALUES = {"x86_64": "amd64", "arm64": "arm64", "aarch64": "arm64", "i386": "386"}
+# And back, for reporting a node's attributes: the name ECS itself reports for each.
+ECS_ARCH = {"amd64": "x86_64", "arm64": "arm64", "386": "i386"}
+# Node label → the ECS attribute it carries.
+LABEL_ATTRIBUTES = {label: attribute for attribute, label in ATTRIBUTE_LABELS.items()}
 HOSTNAME_LABEL = "kubernetes.io/hostname"
 # ECS's word forms of the operators.
 WORD_OPERATORS = {

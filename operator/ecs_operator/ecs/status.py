@@ -12,21 +12,15 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ..labels import ANNOTATION_CONTAINER_NAMES, ANNOTATION_ESSENTIAL, CLUSTER_LABEL
+from ..labels import ANNOTATION_CONTAINER_NAMES, ANNOTATION_ESSENTIAL
 from . import arns
+from .cql import ECS_ARCH, LABEL_ATTRIBUTES
 
 ESSENTIAL_EXITED = "Essential container in task exited"
 # ECS's task lifecycle as this operator reports it, in order: a task only ever moves forward.
 LIFECYCLE = ("PROVISIONING", "PENDING", "RUNNING", "DEPROVISIONING", "STOPPED")
 # Ports ECS reserves on every container instance by default (ssh, docker, the ECS agent).
 RESERVED_PORTS = ("22", "2375", "2376", "51678", "51679", "51680")
-ATTRIBUTE_LABELS = {
-    "node.kubernetes.io/instance-type": "ecs.instance-type",
-    "topology.kubernetes.io/zone": "ecs.availability-zone",
-    "kubernetes.io/os": "ecs.os-type",
-    "kubernetes.io/arch": "ecs.cpu-architecture",
-}
-GO_TO_ECS_ARCH = {"amd64": "x86_64", "arm64": "arm64"}
 
 
 def _quantity(value: str | None) -> float:
@@ -239,9 +233,9 @@ def container_instance(node: dict[str, Any], pods: list[dict[str, Any]], cluster
     labels = meta.get("labels") or {}
     attributes = []
     for label, value in sorted(labels.items()):
-        name = ATTRIBUTE_LABELS.get(label, label)
+        name = LABEL_ATTRIBUTES.get(label, label)
         if name == "ecs.cpu-architecture":
-            value = GO_TO_ECS_ARCH.get(value, value)
+            value = ECS_ARCH.get(value, value)
         attributes.append({"name": name, "value": value})
     iid = instance_id(node)
     return {
@@ -267,12 +261,6 @@ def container_instance(node: dict[str, Any], pods: list[dict[str, Any]], cluster
 def node_matches(node: dict[str, Any], selector: dict[str, str]) -> bool:
     labels = node["metadata"].get("labels") or {}
     return all(labels.get(k) == v for k, v in selector.items())
-
-
-def default_node_selector(cluster: str, label: str = CLUSTER_LABEL) -> dict[str, str]:
-    from .translate import label_value
-
-    return {label: label_value(cluster)}
 
 
 # --------------------------------------------------------------------------- the ECS Task record

@@ -96,6 +96,11 @@ def label_value(value: str) -> str:
     return f"{prefix}-{digest}" if prefix else digest
 
 
+def default_node_selector(cluster: str) -> dict[str, str]:
+    """The nodes of an ECS cluster that sets no nodeSelector: those labelled with its name."""
+    return {CLUSTER_LABEL: label_value(cluster)}
+
+
 # --------------------------------------------------------------------------- overrides
 
 
@@ -518,7 +523,7 @@ def task_pod(definition: TaskDefinition, revision: int, spec: TaskSpec, cluster:
             limits["memory"] = f"{task_memory}Mi"
         pod_spec["resources"] = {"limits": limits}
 
-    node_selector = dict(cluster.spec.nodeSelector or {CLUSTER_LABEL: cluster.name})
+    node_selector = dict(cluster.spec.nodeSelector or default_node_selector(cluster.name))
     pod_spec["nodeSelector"] = node_selector
     affinity, spread, placement_problems = _affinity(definition, spec, group_label, cluster)
     problems += placement_problems
