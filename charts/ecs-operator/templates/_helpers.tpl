@@ -25,26 +25,27 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 
 {{/* The application's rules on namespaced resources: exactly the verbs the operator uses. */}}
 {{- define "ecs-operator.namespacedRules" -}}
-# Application: the ECS custom resources. patch: kopf's finalizers and annotations; update on
-# status: the Task/Cluster records (written with resourceVersion); delete on ecstasks: expiry of
-# stopped `kubectl ecs run-task` tasks.
+# Application: the ECS custom resources. patch: kopf's finalizers and annotations (clusters and
+# task definitions only; ECSTasks are reconciled from watches); update on status: the
+# Task/Cluster records (written with resourceVersion); delete on ecstasks: expiry of stopped
+# `kubectl ecs run-task` tasks.
 - apiGroups: ["ecs.compat.dev"]
   resources: ["ecsclusters", "ecstaskdefinitions"]
   verbs: ["get", "list", "watch", "patch"]
 - apiGroups: ["ecs.compat.dev"]
   resources: ["ecstasks"]
-  verbs: ["get", "list", "watch", "patch", "delete"]
+  verbs: ["list", "watch", "delete"]
 - apiGroups: ["ecs.compat.dev"]
   resources: ["ecsclusters/status", "ecstaskdefinitions/status", "ecstasks/status"]
   verbs: ["update"]
 # Application: one Pod per task; immutable ConfigMaps hold task definition revisions.
 - apiGroups: [""]
   resources: ["pods"]
-  verbs: ["get", "list", "watch", "create", "delete"]
+  verbs: ["list", "watch", "create", "delete"]
 - apiGroups: [""]
   resources: ["configmaps"]
   verbs: ["get", "list", "create"]
-# Framework: kopf posts Events about the objects it handles.
+# Framework and application: Events about the objects handled (kopf's and the reconciler's).
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create"]

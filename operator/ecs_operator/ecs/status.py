@@ -350,7 +350,7 @@ def task_record(identity: TaskIdentity, pod: dict[str, Any] | None, previous: di
             record[key] = previous[key]
 
     if pod is None:
-        if "createdAt" not in previous:
+        if "createdAt" not in previous and desired_status != "STOPPED":
             record["lastStatus"] = "PROVISIONING"
             record["containers"] = _container_records(identity, None, previous, stopped=False)
             return record

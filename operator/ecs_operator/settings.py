@@ -1,0 +1,32 @@
+"""Operator settings from the environment (`ecs-operator run` flags set them too)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from .ecs import arns
+
+
+def _float(name: str, default: float) -> float:
+    return float(os.environ.get(name, str(default)))
+
+
+@dataclass
+class Settings:
+    region: str = field(default_factory=lambda: os.environ.get("ECS_REGION", arns.DEFAULT_REGION))
+    account: str = field(default_factory=lambda: os.environ.get("ECS_ACCOUNT_ID", arns.DEFAULT_ACCOUNT))
+    # ECS keeps a stopped task about an hour; then its Pods go (and an imperative run entirely).
+    stopped_task_retention: float = field(default_factory=lambda: _float("ECS_STOPPED_TASK_RETENTION", 3600))
+    cluster_status_interval: float = field(default_factory=lambda: _float("ECS_CLUSTER_STATUS_INTERVAL", 2))
+    # A task still on its way to RUNNING is reported (PENDING) only once it is this old: most tasks
+    # run within it, and then one status write (RUNNING) is all they cost.
+    pending_report_after: float = field(default_factory=lambda: _float("ECS_PENDING_REPORT_AFTER", 5))
+    # Several tasks of one ECSTask usually change within moments of each other: one write for all.
+    coalesce_window: float = field(default_factory=lambda: _float("ECS_STATUS_COALESCE", 0.3))
+    # The API client is synchronous: workers are threads waiting on the apiserver, not on the CPU.
+    task_workers: int = field(default_factory=lambda: int(os.environ.get("ECS_TASK_WORKERS",
+                                                                           str((os.cpu_count() or 2) + 4))))
+
+
+SETTINGS = Settings()
