@@ -105,6 +105,9 @@ def run(kubeconfig: str, tasks: int, kills: int, seed: int, log_path: Path, loca
     print(f"created {tasks} tasks in {time.monotonic() - started:.1f} s", flush=True)
     while state["kills"] < kills:
         time.sleep(0.2)
+    # What was still to do when the operator started for the last time: the resync includes it.
+    items = custom.list_namespaced_custom_object(API_GROUP, API_VERSION, NAMESPACE, "ecstasks")["items"]
+    backlog = tasks - sum((i.get("status") or {}).get("lastStatus") == "RUNNING" for i in items)
     done.set()
     for t in threads:
         t.join()
@@ -132,6 +135,7 @@ def run(kubeconfig: str, tasks: int, kills: int, seed: int, log_path: Path, loca
     resync = (synced_at - state["last_restart"]) if synced_at else float("nan")
     print(f"revisions={len(numbers)} gap_free={gap_free} duplicate_revisions="
           f"{sum(n - 1 for n in revision_labels.values() if n > 1)} operator_log={log_path}")
+    print(f"not_running_at_last_restart={backlog} (the resync includes finishing them)")
     print(f"kills={state['kills']} duplicates={duplicates} lost={lost} resync_s={resync:.1f}", flush=True)
     with lock:
         state["proc"].send_signal(signal.SIGTERM)

@@ -65,7 +65,7 @@ def configure(settings: kopf.OperatorSettings, tasks_index: kopf.Index[Any, Any]
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.watching.connect_timeout = 10
-    settings.watching.inactivity_timeout = 70
+    settings.watching.inactivity_timeout = SETTINGS.watch_inactivity_timeout
     # kopf's own Events for every handler success are noise; errors still post Events. Our own
     # Events are few and chosen: registered, running, cannot place, stopped.
     settings.posting.level = logging.WARNING

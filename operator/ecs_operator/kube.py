@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -24,7 +25,23 @@ def api() -> client.ApiClient:
         except config.ConfigException:
             config.load_kube_config()
         _api = client.ApiClient()
+        _with_default_timeout(_api)
     return _api
+
+
+# (connect, read) seconds. The client waits forever by default: a connection that silently stops
+# answering (a stalled proxy, a half-open TCP connection) would hold a worker for good.
+REQUEST_TIMEOUT = (5.0, float(os.environ.get("ECS_API_READ_TIMEOUT", "30")))
+
+
+def _with_default_timeout(api_client: client.ApiClient) -> None:
+    rest = api_client.rest_client
+    request = rest.request
+
+    def request_with_timeout(*args: Any, _request_timeout: Any = None, **kwargs: Any) -> Any:
+        return request(*args, _request_timeout=_request_timeout or REQUEST_TIMEOUT, **kwargs)
+
+    rest.request = request_with_timeout
 
 
 def core() -> client.CoreV1Api:

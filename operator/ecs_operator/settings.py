@@ -24,6 +24,9 @@ class Settings:
     pending_report_after: float = field(default_factory=lambda: _float("ECS_PENDING_REPORT_AFTER", 5))
     # Several tasks of one ECSTask usually change within moments of each other: one write for all.
     coalesce_window: float = field(default_factory=lambda: _float("ECS_STATUS_COALESCE", 0.3))
+    # A watch stream silent for longer than this is stalled and re-opened: the apiserver sends a
+    # bookmark every 60 s, so 70 s is never a quiet but healthy stream.
+    watch_inactivity_timeout: float = field(default_factory=lambda: _float("ECS_WATCH_INACTIVITY_TIMEOUT", 70))
     # The API client is synchronous: workers are threads waiting on the apiserver, not on the CPU.
     task_workers: int = field(default_factory=lambda: int(os.environ.get("ECS_TASK_WORKERS",
                                                                            str((os.cpu_count() or 2) + 4))))

@@ -16,6 +16,7 @@ from ecs_operator.devcluster.controlplane import ControlPlane
 from ecs_operator.devcluster.nodes import NodeGroup, create_node_group
 from ecs_operator.labels import API_GROUP, API_VERSION
 from tests.helpers import start_operator, stop_operator, wait_for
+from tests.stall_proxy import StallProxy
 
 pytestmark = pytest.mark.controlplane
 
@@ -103,3 +104,57 @@ def test_container_exits_across_apiserver_restarts_and_expired_watches_stop_thei
           f"operator_stopped_after_exit_s={','.join(f'{o:.1f}' for _, o in resync)} "
           f"watch_expiry_log_lines={expired}")
     assert operator.poll() is None  # API errors during the outages were retried, nothing crashed
+
+
+def test_a_silently_stalled_watch_is_detected_and_the_exit_it_hid_still_stops_the_task(kube, crds_installed,
+                                                                                       node_group, tmp_path):
+    """Every connection of the operator goes silent without closing; only its own inactivity check
+    (no event, not even a bookmark, for ECS_WATCH_INACTIVITY_TIMEOUT) gets it past that."""
+    if not kube.local:
+        pytest.skip("needs the local control plane's address for the proxy")
+    plane = kube.plane
+    proxy = StallProxy(plane.ports["apiserver"])
+    stalled_config = tmp_path / "kubeconfig"
+    stalled_config.write_text(plane.kubeconfig.read_text().replace(
+        f"127.0.0.1:{plane.ports['apiserver']}", f"127.0.0.1:{proxy.port}"))
+    namespace = f"stall-{os.urandom(4).hex()}"
+    core = kube.core
+    custom = client.CustomObjectsApi(kube.api)
+    core.create_namespace({"metadata": {"name": namespace}})
+    log = (tmp_path / "operator.log").open("wb")
+    operator = start_operator(stalled_config, log, "--namespace", namespace, "--log-level", "debug",
+                              ECS_WATCH_INACTIVITY_TIMEOUT="5", ECS_API_READ_TIMEOUT="5")
+
+    def create(plural: str, kind: str, name: str, spec: dict[str, Any]) -> None:
+        custom.create_namespaced_custom_object(API_GROUP, API_VERSION, namespace, plural, {
+            "apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": kind, "metadata": {"name": name}, "spec": spec})
+
+    def record() -> dict[str, Any]:
+        obj = custom.get_namespaced_custom_object(API_GROUP, API_VERSION, namespace, "ecstasks", "quiet")
+        return ((obj.get("status") or {}).get("tasks") or [{}])[0]
+
+    try:
+        cluster = f"st{os.urandom(3).hex()}"
+        node_group(cluster=cluster, count=1)
+        create("ecsclusters", "ECSCluster", cluster, {})
+        create("ecstaskdefinitions", "ECSTaskDefinition", "app", {"family": "app", "containerDefinitions": [
+            {"name": "main", "image": "app", "memory": 64}]})
+        create("ecstasks", "ECSTask", "quiet", {"cluster": cluster, "taskDefinition": "app"})
+        wait_for(lambda: record().get("lastStatus") == "RUNNING", what="RUNNING before the stall")
+        frozen = proxy.freeze()
+        stalled_at = time.monotonic()
+        core.patch_namespaced_pod("quiet-0", namespace, {"metadata": {"annotations": {
+            "exit.kwok.ecs-operator.dev/main": "4"}}})
+        # The watches would stay silent for their whole 300 s server timeout without the check.
+        stopped = wait_for(lambda: (r := record()).get("lastStatus") == "STOPPED" and r, timeout=90,
+                           what="STOPPED although the operator's connections went silent")
+        print(f"\nstall: frozen_connections={frozen} stopped_after_s={time.monotonic() - stalled_at:.1f}")
+        assert frozen >= 3  # the watches of ECSTasks and Pods at least, and the pooled API connections
+        assert next(c for c in stopped["containers"] if c["name"] == "main")["exitCode"] == 4
+        assert operator.poll() is None
+    finally:
+        stop_operator(operator)
+        log.close()
+        proxy.close()
+        core.delete_namespace(namespace)
+    assert "is inactive, reconnecting" in (tmp_path / "operator.log").read_text()
