@@ -328,8 +328,10 @@ def cluster_status_timer(body: kopf.Body, name: str, namespace: str, meta: kopf.
     nodes = [n for key in nodes_index for n in nodes_index[key]]
     pods = list(task_pods_index.get(("cluster", namespace, label_value(name)), []))
     _drain(name, namespace, spec, nodes)
+    # Starts from the watched body (no read); a stale one is retried from a fresh read.
     kube.update_status("ecsclusters", namespace, name,
-                       partial(cluster_status, name, namespace, spec, nodes, pods, generation))
+                       partial(cluster_status, name, namespace, spec, nodes, pods, generation),
+                       current=json.loads(json.dumps(dict(body))))
 
 
 def _drain(name: str, namespace: str, spec: ClusterSpec, nodes: list[dict[str, Any]]) -> None:
