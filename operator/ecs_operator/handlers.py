@@ -67,7 +67,7 @@ def configure(settings: kopf.OperatorSettings, tasks_index: kopf.Index[Any, Any]
     settings.watching.connect_timeout = 10
     settings.watching.inactivity_timeout = SETTINGS.watch_inactivity_timeout
     # kopf's own Events for every handler success are noise; errors still post Events. Our own
-    # Events are few and chosen: registered, running, cannot place, stopped.
+    # Events are few and chosen: registered, cannot place, stopped, refused.
     settings.posting.level = logging.WARNING
     # Events are posted one at a time; an Event that cannot be posted (its namespace is being
     # deleted) must not hold up the others for half a minute of retries.

@@ -512,15 +512,17 @@ def _stop_summary(record: dict[str, Any]) -> str:
 
 
 def _post_transitions(obj: dict[str, Any], old: dict[str, Any], new: dict[str, Any]) -> None:
-    """One Event per step a user watches for: running, cannot be placed, stopped (with why)."""
+    """An Event where a task's story needs one: it cannot be placed, or it stopped (with why).
+
+    None for a task that simply runs (ECS has none either): the status says RUNNING, and an Event
+    per task would be one more write per task, all of them kept in etcd for an hour.
+    """
     before = {r.get("taskArn"): r for r in old.get("tasks") or []}
     ref = _ref({"metadata": obj["metadata"]})
     for record in new.get("tasks", []):
         previous = before.get(record.get("taskArn"), {})
         task_id = record["taskArn"].rsplit("/", 1)[-1]
-        if record.get("lastStatus") == "RUNNING" and previous.get("lastStatus") != "RUNNING":
-            events.post(ref, "Normal", "TaskRunning", f"task {task_id} is RUNNING on {record.get('nodeName')}")
-        elif record.get("lastStatus") == "STOPPED" and previous.get("lastStatus") != "STOPPED":
+        if record.get("lastStatus") == "STOPPED" and previous.get("lastStatus") != "STOPPED":
             events.post(ref, "Normal" if record.get("stopCode") == "UserInitiated" else "Warning", "TaskStopped",
                         f"task {task_id}: {_stop_summary(record)}")
         elif record.get("failures") and not previous.get("failures"):
