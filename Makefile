@@ -74,6 +74,21 @@ chaos: $(STAMP) controlplane ## kill -9 the operator during a burst (300 tasks, 
 chaos-long: $(STAMP) controlplane ## The same with 2,000 tasks and 50 kills
 	$(BIN)/python bench/chaos.py --tasks 2000 --kills 50
 
+##@ Performance
+
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): pyproject.toml $(STAMP)
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	touch $@
+
+.PHONY: bench
+bench: $(STAMP) $(BENCH_STAMP) controlplane ## Operator vs Kubernetes floor: tasks/s, latency, API calls, CPU, RSS (TASKS=1000; DOCS=1 rewrites docs/benchmarks.md; BENCH_ARGS=...)
+	$(BIN)/python bench/bench.py --tasks $(or $(TASKS),1000) $(if $(DOCS),--write-docs) $(BENCH_ARGS)
+
+.PHONY: soak
+soak: $(STAMP) controlplane ## Churn soak: create/stop 20 tasks/s for 30 minutes; operator RSS growth (MINUTES=30)
+	$(BIN)/python bench/soak.py --minutes $(or $(MINUTES),30) --rate $(or $(RATE),20)
+
 ##@ Delivery
 
 HELM = $(shell $(BIN)/python -c 'from ecs_operator.devcluster.build import helm_binary; print(helm_binary())')

@@ -50,7 +50,8 @@ def _post_loop() -> None:
         event = _queue.get()
         for attempt in range(2):
             try:
-                kube.core().create_namespaced_event(event["metadata"]["namespace"], event)
+                kube.raw(kube.core().create_namespaced_event(event["metadata"]["namespace"], event,
+                                                            _preload_content=False))
                 break
             except ApiException as err:
                 if err.status in (403, 404, 409, 422) or attempt:

@@ -24,7 +24,11 @@ def api() -> client.ApiClient:
             config.load_incluster_config()
         except config.ConfigException:
             config.load_kube_config()
-        _api = client.ApiClient()
+        configuration = client.Configuration.get_default_copy()
+        # Every thread that calls the API keeps its connection (the task workers, the Event
+        # poster, kopf's handler threads): a smaller pool would drop and re-open TLS connections.
+        configuration.connection_pool_maxsize = 32
+        _api = client.ApiClient(configuration)
         _with_default_timeout(_api)
     return _api
 
@@ -114,3 +118,11 @@ def create_or_get(create: Callable[[], Any], read: Callable[[], Any]) -> Any:
         if err.status != 409:
             raise
     return read()
+
+
+def raw(response: Any) -> bytes:
+    """The body of a `_preload_content=False` answer, read so that its connection goes back to the
+    pool (an unread answer holds it, and the next call opens a new TLS connection)."""
+    data: bytes = response.data
+    response.release_conn()
+    return data

@@ -238,7 +238,9 @@ def reconcile(key: Key) -> float | None:
         kopf.adopt(pod, owner=kopf.Body({"apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": "ECSTask",
                                          "metadata": obj["metadata"]}))
         try:
-            kube.core().create_namespaced_pod(namespace, pod)
+            # _preload_content=False: the answer is not needed, and turning it into client model
+            # objects costs more CPU than the rest of the reconcile.
+            kube.raw(kube.core().create_namespaced_pod(namespace, pod, _preload_content=False))
         except ApiException as err:
             if err.status == 409:
                 pass  # created before (a restart, or a cache behind): done
@@ -350,8 +352,9 @@ def _write(key: Key, obj: dict[str, Any], status: dict[str, Any]) -> dict[str, A
                          "resourceVersion": meta["resourceVersion"]},
             "status": status}
     try:
-        answer = kube.custom().replace_namespaced_custom_object_status(API_GROUP, API_VERSION, key[0], "ecstasks",
-                                                                        key[1], body)
+        response = kube.custom().replace_namespaced_custom_object_status(
+            API_GROUP, API_VERSION, key[0], "ecstasks", key[1], body, _preload_content=False)
+        answer: dict[str, Any] = json.loads(kube.raw(response))
     except ApiException as err:
         if err.status == 409:
             with _lock:
@@ -364,7 +367,7 @@ def _write(key: Key, obj: dict[str, Any], status: dict[str, Any]) -> dict[str, A
         raise
     with _lock:
         _written[key] = trim_task(answer)
-    return dict(answer)
+    return answer
 
 
 # --------------------------------------------------------------------------- status
@@ -497,7 +500,9 @@ def _delete_pod(namespace: str, pod: dict[str, Any]) -> None:
         return
     grace = pod.get("spec", {}).get("terminationGracePeriodSeconds")
     try:
-        kube.core().delete_namespaced_pod(name, namespace, grace_period_seconds=30 if grace is None else grace)
+        kube.raw(kube.core().delete_namespaced_pod(name, namespace,
+                                                   grace_period_seconds=30 if grace is None else grace,
+                                                   _preload_content=False))
     except ApiException as err:
         if err.status != 404:
             raise
@@ -555,7 +560,8 @@ def _expire(key: Key, obj: dict[str, Any], status: dict[str, Any]) -> float | No
     for record in status.get("tasks", []):
         events.post(_ref(obj), "Normal", "TaskExpired", f"{record.get('taskArn')} {_stop_summary(record)}")
     try:
-        kube.custom().delete_namespaced_custom_object(API_GROUP, API_VERSION, key[0], "ecstasks", key[1])
+        kube.raw(kube.custom().delete_namespaced_custom_object(API_GROUP, API_VERSION, key[0], "ecstasks", key[1],
+                                                               _preload_content=False))
     except ApiException as err:
         if err.status != 404:
             raise
