@@ -118,7 +118,7 @@ chart-check: helm crds-check ## helm lint; manifests/ up to date (the dry run ag
 
 .PHONY: lint
 lint: $(STAMP) ## ruff and mypy
-	$(BIN)/ruff check operator tests
+	$(BIN)/ruff check operator tests bench
 	$(BIN)/mypy
 
 DEV_DIR ?= .dev-cluster

@@ -50,8 +50,8 @@ def _post_loop() -> None:
         event = _queue.get()
         for attempt in range(2):
             try:
-                kube.raw(kube.core().create_namespaced_event(event["metadata"]["namespace"], event,
-                                                            _preload_content=False))
+                kube.send("POST", f"/api/v1/namespaces/{event['metadata']['namespace']}/events", event,
+                          decode=False)
                 break
             except ApiException as err:
                 if err.status in (403, 404, 409, 422) or attempt:

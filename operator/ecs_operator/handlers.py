@@ -24,17 +24,17 @@ from .ecs import arns
 from .ecs.errors import InvalidInput, describe_validation_error
 from .ecs.models import ClusterSpec, TaskDefinition
 from .ecs.normalize import parse_task_definition
-from .ecs.status import container_instance, node_matches, pod_last_status
+from .ecs.status import PodUsage, container_instance, node_matches
 from .ecs.translate import default_node_selector, label_value
 from .labels import (
     API_GROUP,
     API_VERSION,
-    CLUSTER_LABEL,
     DEREGISTER_ANNOTATION,
     MANAGED_BY_LABEL,
     MANAGED_BY_VALUE,
 )
 from .settings import SETTINGS
+from .watchcache import Scope
 
 TD_LABEL = f"{API_GROUP}/task-definition"
 DRAINED_BY_ANNOTATION = f"{API_GROUP}/drained-by"
@@ -42,43 +42,15 @@ DRAINED_BY_ANNOTATION = f"{API_GROUP}/drained-by"
 BACKOFF = 3
 
 
-class ChangeHandledDiffBase(kopf.AnnotationsDiffBaseStorage):
-    """kopf's annotation diff-base, built only for the kinds that have change handlers.
-
-    kopf builds a diff-base (a deep copy of the object) on every event of every watched resource
-    to detect changes, even of resources it only indexes and reports events of: for Pods and
-    ECSTasks that copy was the operator's single largest CPU cost, and nothing reads it.
-    """
-
-    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence:
-        if body.get("kind") not in CHANGE_HANDLED_KINDS:
-            return kopf.BodyEssence()
-        return super().build(body=body, extra_fields=extra_fields)
-
-    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
-        if body.get("kind") not in CHANGE_HANDLED_KINDS:
-            return None
-        return super().fetch(body=body)
-
-
-CHANGE_HANDLED_KINDS = frozenset({"ECSTaskDefinition", "ECSCluster"})
-
-
 @kopf.on.startup()
-def configure(settings: kopf.OperatorSettings, tasks_index: kopf.Index[Any, Any],
-              task_pods_index: kopf.Index[Any, Any], clusters_index: kopf.Index[Any, Any],
-              families_index: kopf.Index[Any, Any], nodes_index: kopf.Index[Any, Any], **_: Any) -> None:
+def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     """Every kopf setting, in one place, and why; then the ECSTask workers start."""
-    # Handler progress in an annotation, not in .status: our status is ECS's own shape. Only the
-    # few ECSTaskDefinitions and ECSClusters use kopf's change handlers; ECSTasks, the many, are
-    # reconciled from watches (tasks.py) and never get these annotations.
+    # Handler progress in an annotation, not in .status: our status is ECS's own shape. kopf
+    # watches only the few ECSTaskDefinitions and ECSClusters; ECSTasks, the many, and their Pods
+    # are watched and reconciled by tasks.py and never get these annotations.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=f"kopf.{API_GROUP}")
-    settings.persistence.diffbase_storage = ChangeHandledDiffBase(
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=f"kopf.{API_GROUP}", key="last-handled-configuration")
-    # Only the Pods the operator made are listed and watched (server-side selection): unrelated
-    # Pods in the cluster cost the operator neither memory nor CPU.
-    settings.watching.label_selectors[lambda r: r.group == "" and r.plural == "pods"] = \
-        f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"
     # kopf's handlers are few and quick now (the ECSTask work happens in tasks.py's own workers):
     # a few more threads than cores keep one slow API call from holding up the rest.
     settings.execution.max_workers = (os.cpu_count() or 2) + 4
@@ -99,9 +71,9 @@ def configure(settings: kopf.OperatorSettings, tasks_index: kopf.Index[Any, Any]
     # 5 s apart: after an outage the operator must be back in sync quickly, and a relist is cheap.
     settings.batching.error_delays = [1, 1, 2, 3, 5]
     settings.networking.error_backoffs = [0.5, 1, 2, 3, 5, 5, 5, 5, 5]
-    # The indexes are live views, empty now and complete before any handler runs.
-    tasks.start(tasks.Views(tasks=tasks_index, pods=task_pods_index, clusters=clusters_index,
-                            families=families_index, nodes=nodes_index))
+    # What the ECSTask reconciler reads is watched by caches.py, not by kopf (kopf watches only
+    # ECSTaskDefinitions and ECSClusters, for their handlers); its workers start once complete.
+    tasks.start(Scope(SETTINGS.namespaces))
 
 
 @kopf.on.cleanup()
@@ -225,107 +197,28 @@ def _write_task_definition_status(namespace: str, name: str, definition: TaskDef
 # --------------------------------------------------------------------------- clusters
 
 
-# --------------------------------------------------------------------------- watched caches
-# Index functions and event handlers are async: they only trim and enqueue, which is quicker
-# on the event loop than a hop to a worker thread.
-
-
-@kopf.index("", "v1", "nodes")
-async def nodes_index(name: str, body: kopf.Body, **_: Any) -> dict[str, dict[str, Any]]:
-    return {name: {"metadata": dict(body["metadata"]), "spec": dict(body.get("spec") or {}),
-                   "status": {"allocatable": dict((body.get("status") or {}).get("allocatable") or {}),
-                              "conditions": list((body.get("status") or {}).get("conditions") or [])}}}
-
-
-@kopf.index("", "v1", "pods", labels={MANAGED_BY_LABEL: MANAGED_BY_VALUE})
-async def task_pods_index(namespace: str, body: kopf.Body, labels: kopf.Labels, **_: Any
-                          ) -> dict[tuple[str, str, str], dict[str, Any]]:
-    """Task Pods by their ECSTask and by their cluster (one trimmed copy under both keys)."""
-    pod = tasks.trim_pod(body)
-    keys = {}
-    owner = tasks.owner_task(body)
-    if owner:
-        keys[("task", namespace, owner)] = pod
-    if CLUSTER_LABEL in labels:
-        keys[("cluster", namespace, labels[CLUSTER_LABEL])] = pod
-    return keys
-
-
-@kopf.index(API_GROUP, API_VERSION, "ecstasks")
-async def tasks_index(namespace: str, name: str, body: kopf.Body, **_: Any
-                      ) -> dict[tuple[str, str], dict[str, Any]]:
-    return {(namespace, name): tasks.trim_task(body)}
-
-
-@kopf.index(API_GROUP, API_VERSION, "ecsclusters")
-async def clusters_index(namespace: str, name: str, spec: kopf.Spec, **_: Any
-                         ) -> dict[tuple[str, str], dict[str, Any]]:
-    return {(namespace, name): dict(spec)}
-
-
-@kopf.index(API_GROUP, API_VERSION, "ecstaskdefinitions")
-async def families_index(namespace: str, name: str, spec: kopf.Spec, status: kopf.Status, meta: kopf.Meta,
-                         **_: Any) -> dict[tuple[str, str], dict[str, Any]] | None:
-    family = spec.get("family")
-    if not isinstance(family, str):
-        return None
-    return {(namespace, family): {"name": name, "created": meta.get("creationTimestamp"),
-                                  "revisions": list(status.get("revisions") or [])}}
-
-
-@kopf.on.event(API_GROUP, API_VERSION, "ecstasks")
-async def task_event(event: kopf.RawEvent, namespace: str, name: str, **_: Any) -> None:
-    if event.get("type") == "DELETED":
-        tasks.forget((namespace, name))
-    else:
-        tasks.QUEUE.add((namespace, name))
-
-
-@kopf.on.event("", "v1", "pods", labels={MANAGED_BY_LABEL: MANAGED_BY_VALUE})
-async def task_pod_event(event: kopf.RawEvent, body: kopf.Body, namespace: str, name: str, **_: Any) -> None:
-    """Every change of a task Pod has its ECSTask reconciled (level-based: all is derived anew)."""
-    tasks.pod_seen(namespace, name, deleting=event.get("type") == "DELETED"
-                   or bool(body["metadata"].get("deletionTimestamp")))
-    owner = tasks.owner_task(body)
-    if owner:
-        tasks.QUEUE.add((namespace, owner))
-
-
-@kopf.on.event(API_GROUP, API_VERSION, "ecstaskdefinitions")
-async def family_event(event: kopf.RawEvent, namespace: str, spec: kopf.Spec, **_: Any) -> None:
-    """A new revision can resolve tasks that were waiting for it (sooner than their backoff)."""
-    assert tasks.VIEWS is not None
-    family = spec.get("family")
-    for key in list(tasks.VIEWS.tasks):
-        if key[0] == namespace:
-            for task in tasks.VIEWS.tasks.get(key, ()):
-                waiting = '"reason":"Unresolved"' in task["status"]
-                if waiting and str(task["spec"].get("taskDefinition", "")).partition(":")[0] == family:
-                    tasks.QUEUE.add(key)
-
-
 def cluster_status(name: str, namespace: str, spec: ClusterSpec, nodes: list[dict[str, Any]],
-                   pods: list[dict[str, Any]], generation: int | None, status: dict[str, Any]) -> dict[str, Any]:
+                   pods: list[PodUsage], generation: int | None, status: dict[str, Any]) -> dict[str, Any]:
     """ECS's Cluster shape plus its container instances, from nodes and task Pods."""
     selector = spec.nodeSelector or default_node_selector(name)
     draining = set(spec.drainingInstances or [])
     members = [n for n in nodes if node_matches(n, selector)]
     region, account = spec.region or SETTINGS.region, spec.accountId or SETTINGS.account
-    by_node: dict[str, list[dict[str, Any]]] = {}
+    by_node: dict[str, list[PodUsage]] = {}
     for pod in pods:
-        by_node.setdefault(pod.get("spec", {}).get("nodeName") or "", []).append(pod)
+        by_node.setdefault(pod.node or "", []).append(pod)
     instances = []
     for node in sorted(members, key=lambda n: n["metadata"]["name"]):
         instances.append(container_instance(node, by_node.get(node["metadata"]["name"], []), name,
                                             node["metadata"]["name"] in draining, region, account))
-    live = [p for p in pods if pod_last_status(p) != "STOPPED"]
+    live = [p for p in pods if p.last_status != "STOPPED"]
     status.update({
         "clusterArn": arns.cluster_arn(name, region, account),
         "clusterName": name,
         "status": "ACTIVE",
         "registeredContainerInstancesCount": len(instances),
-        "runningTasksCount": sum(pod_last_status(p) == "RUNNING" for p in live),
-        "pendingTasksCount": sum(pod_last_status(p) != "RUNNING" for p in live),
+        "runningTasksCount": sum(p.last_status == "RUNNING" for p in live),
+        "pendingTasksCount": sum(p.last_status != "RUNNING" for p in live),
         "activeServicesCount": 0,
         "containerInstances": instances,
     })
@@ -337,10 +230,11 @@ def cluster_status(name: str, namespace: str, spec: ClusterSpec, nodes: list[dic
 # whole life, so a dozen clusters would starve every other handler. A timer takes a thread
 # only for the moment it runs.
 @kopf.timer(API_GROUP, API_VERSION, "ecsclusters", interval=SETTINGS.cluster_status_interval)
-def cluster_status_timer(body: kopf.Body, name: str, namespace: str, meta: kopf.Meta,
-                         nodes_index: kopf.Index[str, dict[str, Any]],
-                         task_pods_index: kopf.Index[tuple[str, str, str], dict[str, Any]], **_: Any) -> None:
+def cluster_status_timer(body: kopf.Body, name: str, namespace: str, meta: kopf.Meta, **_: Any) -> None:
     """Keep the cluster's status current from the watched nodes and task Pods (no extra reads)."""
+    caches = tasks.CACHES
+    if caches is None or not caches.synced:
+        return  # half-listed caches would report instances and tasks missing
     generation = meta.get("generation")
     try:
         spec = ClusterSpec.model_validate(dict(body.get("spec") or {}))
@@ -349,8 +243,8 @@ def cluster_status_timer(body: kopf.Body, name: str, namespace: str, meta: kopf.
         kube.update_status("ecsclusters", namespace, name,
                            condition_writer("Ready", False, "InvalidCluster", message, generation))
         return
-    nodes = [n for key in nodes_index for n in nodes_index[key]]
-    pods = list(task_pods_index.get(("cluster", namespace, label_value(name)), []))
+    nodes = caches.node_list()
+    pods = caches.cluster_pods(namespace, label_value(name))
     _drain(name, namespace, spec, nodes)
     # Starts from the watched body (no read); a stale one is retried from a fresh read.
     kube.update_status("ecsclusters", namespace, name,
@@ -378,11 +272,12 @@ def _drain(name: str, namespace: str, spec: ClusterSpec, nodes: list[dict[str, A
 
 
 @kopf.on.delete(API_GROUP, API_VERSION, "ecsclusters", backoff=BACKOFF)
-def delete_cluster(body: kopf.Body, name: str, namespace: str, retry: int,
-                   task_pods_index: kopf.Index[tuple[str, str, str], dict[str, Any]], **_: Any) -> None:
+def delete_cluster(body: kopf.Body, name: str, namespace: str, retry: int, **_: Any) -> None:
     """As ECS's DeleteCluster: refused while tasks run (retried until they have stopped)."""
-    live = [p for p in task_pods_index.get(("cluster", namespace, label_value(name)), [])
-            if pod_last_status(p) != "STOPPED"]
+    caches = tasks.CACHES
+    if caches is None or not caches.synced:
+        raise kopf.TemporaryError("the task Pods are still being listed", delay=2)
+    live = [p for p in caches.cluster_pods(namespace, label_value(name)) if p.last_status != "STOPPED"]
     if live:
         message = (f"ClusterContainsTasksException: cluster {name} still has {len(live)} tasks; stop them first "
                    "(the deletion completes once they have stopped)")

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote, urlencode
 
+import urllib3
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
@@ -48,6 +52,55 @@ def _with_default_timeout(api_client: client.ApiClient) -> None:
     rest.request = request_with_timeout
 
 
+# --------------------------------------------------------------------------- the hot path
+# The generated client spends more CPU per call than the reconcile that makes it: pydantic
+# validation of every argument, a recursive sanitize of the body, the credentials refreshed on
+# every request. The ECSTask reconciler's few kinds of request (create a Pod, replace a status,
+# delete) go through `send` instead: one json.dumps, the credentials reused for a few seconds.
+
+_AUTH_REUSE = 10.0  # seconds; a rotated ServiceAccount token is read again well within its grace
+_auth_lock = threading.Lock()
+_auth: tuple[float, dict[str, str]] = (0.0, {})
+
+
+def _auth_headers() -> dict[str, str]:
+    global _auth
+    with _auth_lock:
+        expires, headers = _auth
+        if time.monotonic() >= expires:
+            settings = api().configuration.auth_settings()
+            headers = {s["key"]: s["value"] for s in settings.values() if s.get("in") == "header" and s.get("value")}
+            _auth = (time.monotonic() + _AUTH_REUSE, headers)
+        return headers
+
+
+def send(method: str, path: str, body: Any = None, query: dict[str, Any] | None = None,
+         content_type: str = "application/json", decode: bool = True) -> Any:
+    """One API request with a JSON body; the decoded answer (None unless `decode`). ApiException
+    as the client raises it."""
+    api_client = api()
+    url = api_client.configuration.host + quote(path) + (f"?{urlencode(query)}" if query else "")
+    headers = {"Accept": "application/json", "Content-Type": content_type, "User-Agent": "ecs-operator",
+               **_auth_headers()}
+    data = None if body is None else json.dumps(body, separators=(",", ":"))
+    response = api_client.rest_client.pool_manager.request(
+        method, url, body=data, headers=headers, preload_content=True,
+        timeout=urllib3.Timeout(connect=REQUEST_TIMEOUT[0], read=REQUEST_TIMEOUT[1]))
+    if not 200 <= response.status < 300:
+        raise ApiException(status=response.status, reason=response.reason,
+                           body=response.data.decode(errors="replace"))
+    return json.loads(response.data) if decode and response.data else None
+
+
+def pods_path(namespace: str, name: str | None = None) -> str:
+    return f"/api/v1/namespaces/{namespace}/pods" + (f"/{name}" if name else "")
+
+
+def custom_path(plural: str, namespace: str, name: str | None = None, subresource: str | None = None) -> str:
+    path = f"/apis/{API_GROUP}/{API_VERSION}/namespaces/{namespace}/{plural}"
+    return path + (f"/{name}" if name else "") + (f"/{subresource}" if subresource else "")
+
+
 def core() -> client.CoreV1Api:
     return client.CoreV1Api(api())
 
@@ -64,7 +117,7 @@ def to_dict(obj: Any) -> dict[str, Any]:
 
 def get_custom(plural: str, namespace: str, name: str) -> dict[str, Any] | None:
     try:
-        result: dict[str, Any] = custom().get_namespaced_custom_object(API_GROUP, API_VERSION, namespace, plural, name)
+        result: dict[str, Any] = send("GET", custom_path(plural, namespace, name))
         return result
     except ApiException as err:
         if err.status == 404:
@@ -97,8 +150,7 @@ def update_status(plural: str, namespace: str, name: str, mutate: Callable[[dict
             return obj
         obj["status"] = new
         try:
-            result: dict[str, Any] = custom().replace_namespaced_custom_object_status(
-                API_GROUP, API_VERSION, namespace, plural, name, obj)
+            result: dict[str, Any] = send("PUT", custom_path(plural, namespace, name, "status"), obj)
             return result
         except ApiException as err:
             if err.status == 409:
@@ -118,11 +170,3 @@ def create_or_get(create: Callable[[], Any], read: Callable[[], Any]) -> Any:
         if err.status != 409:
             raise
     return read()
-
-
-def raw(response: Any) -> bytes:
-    """The body of a `_preload_content=False` answer, read so that its connection goes back to the
-    pool (an unread answer holds it, and the next call opens a new TLS connection)."""
-    data: bytes = response.data
-    response.release_conn()
-    return data

@@ -27,6 +27,8 @@ class Settings:
     # A watch stream silent for longer than this is stalled and re-opened: the apiserver sends a
     # bookmark every 60 s, so 70 s is never a quiet but healthy stream.
     watch_inactivity_timeout: float = field(default_factory=lambda: _float("ECS_WATCH_INACTIVITY_TIMEOUT", 70))
+    # The namespaces served (`ecs-operator run --namespace`: names or globs); empty: all.
+    namespaces: tuple[str, ...] = ()
     # The API client is synchronous: workers are threads waiting on the apiserver, not on the CPU.
     task_workers: int = field(default_factory=lambda: int(os.environ.get("ECS_TASK_WORKERS",
                                                                            str((os.cpu_count() or 2) + 4))))

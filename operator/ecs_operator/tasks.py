@@ -2,8 +2,8 @@
 
 Why not kopf's create/update handlers: kopf records each handled object in annotations (a
 diff-base and handler progress), two PATCHes per task, each fanned out to every watcher. This
-reconciler is level-based instead: kopf's watches keep caches (indexes) of the ECSTasks, their
-Pods, clusters, families and nodes; events only put the task's key into a work queue; a worker
+reconciler is level-based instead: watches keep caches (caches.py) of the ECSTasks, their Pods,
+clusters, families and nodes; a change only puts the task's key into a work queue; a worker
 derives everything from the caches and writes only what differs. On the way to RUNNING a task
 costs two writes: its Pod, and one status write (RUNNING) — or one more (PENDING) when it takes
 longer than `pending_report_after` to start. After a restart the caches are listed once and only
@@ -21,14 +21,14 @@ import json
 import logging
 import threading
 import time
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import kopf
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from . import events, kube, revisions
+from .caches import Caches, Callbacks, pack, trim_task
 from .conditions import now, set_condition
 from .ecs import arns
 from .ecs.errors import InvalidInput, describe_validation_error
@@ -37,6 +37,7 @@ from .ecs.status import TaskIdentity, summary_status, task_record
 from .ecs.translate import ClusterRef, TaskRef, task_pod
 from .labels import API_GROUP, API_VERSION, EPHEMERAL_LABEL
 from .settings import SETTINGS
+from .watchcache import Scope
 from .workqueue import WorkQueue, start_workers
 
 log = logging.getLogger(__name__)
@@ -46,31 +47,12 @@ Key = tuple[str, str]  # (namespace, ECSTask name)
 ANNOTATION_RESOLVED = f"{API_GROUP}/resolved"
 
 
-class View(Protocol):
-    """A kopf index: key → the values of the watched objects with that key."""
-
-    def get(self, key: Any, default: Any = None) -> Any: ...
-
-    def __iter__(self) -> Any: ...
-
-    def __getitem__(self, key: Any) -> Any: ...
-
-
-@dataclass
-class Views:
-    tasks: View  # (ns, name) → trimmed ECSTask
-    pods: View  # ("task", ns, task) and ("cluster", ns, cluster label) → trimmed Pod
-    clusters: View  # (ns, name) → ECSCluster spec
-    families: View  # (ns, family) → {name, created, revisions}
-    nodes: View  # node name → trimmed node
-
-
-VIEWS: Views | None = None
+CACHES: Caches | None = None
 QUEUE: WorkQueue[Key] = WorkQueue()
 
 _lock = threading.Lock()
-# Status-write answers newer than the watch has delivered yet: the next reconcile starts from them.
-_written: dict[Key, dict[str, Any]] = {}
+# Status-write answers newer than the watch has delivered yet (packed): the next reconcile starts from them.
+_written: dict[Key, str] = {}
 # Pods this process created or deleted that the watch has not shown yet: never created twice.
 _created: dict[tuple[str, str], float] = {}
 _deleted: dict[tuple[str, str], float] = {}
@@ -82,53 +64,6 @@ _RECENT = 120.0  # seconds a created/deleted Pod is remembered; the watch shows 
 # --------------------------------------------------------------------------- caches
 
 
-def trim_task(body: Any) -> dict[str, Any]:
-    """What the reconciler needs of an ECSTask; the status as JSON text (a third of the memory)."""
-    meta = body["metadata"]
-    return {
-        "metadata": {k: meta.get(k) for k in ("name", "namespace", "uid", "generation", "resourceVersion",
-                                              "creationTimestamp", "deletionTimestamp")}
-        | {"labels": dict(meta.get("labels") or {})},
-        "spec": dict(body.get("spec") or {}),
-        "status": json.dumps(dict(body.get("status") or {}), separators=(",", ":")),
-    }
-
-
-_CONTAINER_FIELDS = ("name", "image", "ports", "resources", "readinessProbe", "startupProbe")
-
-
-def trim_pod(body: Any) -> dict[str, Any]:
-    """What status derivation needs of a task Pod (a few KiB less per live task than the whole)."""
-    meta = body["metadata"]
-    spec = body.get("spec") or {}
-    status = body.get("status") or {}
-
-    def containers(key: str) -> list[dict[str, Any]]:
-        return [{k: c[k] for k in _CONTAINER_FIELDS if k in c} for c in spec.get(key) or []]
-
-    return {
-        "metadata": {"name": meta["name"], "namespace": meta.get("namespace"), "uid": meta.get("uid"),
-                     "creationTimestamp": meta.get("creationTimestamp"),
-                     "deletionTimestamp": meta.get("deletionTimestamp"),
-                     "labels": dict(meta.get("labels") or {}),
-                     "annotations": {k: v for k, v in (meta.get("annotations") or {}).items()
-                                     if k.startswith(API_GROUP)}},
-        "spec": {"nodeName": spec.get("nodeName"), "containers": containers("containers"),
-                 "initContainers": containers("initContainers"), "resources": spec.get("resources"),
-                 "terminationGracePeriodSeconds": spec.get("terminationGracePeriodSeconds")},
-        "status": {k: status[k] for k in ("phase", "reason", "hostIP", "podIP", "conditions", "containerStatuses",
-                                          "initContainerStatuses") if k in status},
-    }
-
-
-def owner_task(body: Any) -> str | None:
-    """The ECSTask a Pod belongs to (its controlling owner)."""
-    for ref in body["metadata"].get("ownerReferences") or []:
-        if ref.get("kind") == "ECSTask" and ref.get("apiVersion", "").startswith(f"{API_GROUP}/"):
-            return str(ref["name"])
-    return None
-
-
 def _rv(obj: dict[str, Any] | None) -> int:
     try:
         return int((obj or {}).get("metadata", {}).get("resourceVersion") or 0)
@@ -137,27 +72,30 @@ def _rv(obj: dict[str, Any] | None) -> int:
 
 
 def _task(key: Key) -> dict[str, Any] | None:
-    assert VIEWS is not None
-    watched = next(iter(VIEWS.tasks.get(key, ())), None)
+    assert CACHES is not None
+    packed = CACHES.tasks.get(key)
+    watched = json.loads(packed) if packed is not None else None
     with _lock:
-        written = _written.get(key)
-        if written is not None and watched is not None and _rv(watched) >= _rv(written):
-            del _written[key]  # the watch has caught up
-            written = None
-    obj = written or watched
-    if obj is None:
-        return None
-    return {**obj, "status": json.loads(obj["status"])}
+        written_text = _written.get(key)
+    written = json.loads(written_text) if written_text is not None else None
+    if written is not None and watched is not None and _rv(watched) >= _rv(written):
+        with _lock:
+            if _written.get(key) is written_text:
+                del _written[key]  # the watch has caught up
+        written = None
+    obj: dict[str, Any] | None = written or watched
+    return obj
 
 
 def _pods(namespace: str, name: str) -> dict[str, dict[str, Any]]:
-    assert VIEWS is not None
-    return {p["metadata"]["name"]: p for p in list(VIEWS.pods.get(("task", namespace, name), ()))}
+    assert CACHES is not None
+    unpacked = (json.loads(p) for p in CACHES.task_pods(namespace, name))
+    return {p["metadata"]["name"]: p for p in unpacked}
 
 
 def _node_uids() -> dict[str, str]:
-    assert VIEWS is not None
-    return {name: node["metadata"].get("uid", "") for name in list(VIEWS.nodes) for node in VIEWS.nodes.get(name, ())}
+    assert CACHES is not None
+    return {name: node["metadata"].get("uid", "") for (_, name), node in CACHES.nodes.items()}
 
 
 def forget(key: Key) -> None:
@@ -214,10 +152,10 @@ def reconcile(key: Key) -> float | None:
         resolved = _recorded(namespace, status, pods)
         cluster = None
         if resolved is None:
-            assert VIEWS is not None
+            assert CACHES is not None
             cluster = _cluster(namespace, spec.cluster)  # ECS's RunTask checks the cluster first
             resolved = revisions.resolve(namespace, spec.taskDefinition,
-                                         VIEWS.families.get((namespace, spec.taskDefinition.partition(":")[0]), ()))
+                                         CACHES.registrations(namespace, spec.taskDefinition.partition(":")[0]))
         missing = [t for t in refs if spec.desiredStatus == "RUNNING" and not _created_once(t, pods, records)]
         if missing:
             cluster = cluster or _cluster(namespace, spec.cluster)
@@ -238,9 +176,7 @@ def reconcile(key: Key) -> float | None:
         kopf.adopt(pod, owner=kopf.Body({"apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": "ECSTask",
                                          "metadata": obj["metadata"]}))
         try:
-            # _preload_content=False: the answer is not needed, and turning it into client model
-            # objects costs more CPU than the rest of the reconcile.
-            kube.raw(kube.core().create_namespaced_pod(namespace, pod, _preload_content=False))
+            kube.send("POST", kube.pods_path(namespace), pod, decode=False)  # the watch brings it
         except ApiException as err:
             if err.status == 409:
                 pass  # created before (a restart, or a cache behind): done
@@ -279,8 +215,8 @@ def _recorded(namespace: str, status: dict[str, Any], pods: dict[str, dict[str, 
 
 
 def _cluster(namespace: str, name: str) -> ClusterRef:
-    assert VIEWS is not None
-    spec = next(iter(VIEWS.clusters.get((namespace, name), ())), None)
+    assert CACHES is not None
+    spec = CACHES.cluster_spec(namespace, name)
     if spec is None:
         raise LookupError(f"ClusterNotFoundException: cluster {name!r} not found in namespace {namespace}")
     try:
@@ -352,9 +288,7 @@ def _write(key: Key, obj: dict[str, Any], status: dict[str, Any]) -> dict[str, A
                          "resourceVersion": meta["resourceVersion"]},
             "status": status}
     try:
-        response = kube.custom().replace_namespaced_custom_object_status(
-            API_GROUP, API_VERSION, key[0], "ecstasks", key[1], body, _preload_content=False)
-        answer: dict[str, Any] = json.loads(kube.raw(response))
+        answer: dict[str, Any] = kube.send("PUT", kube.custom_path("ecstasks", key[0], key[1], "status"), body)
     except ApiException as err:
         if err.status == 409:
             with _lock:
@@ -366,7 +300,7 @@ def _write(key: Key, obj: dict[str, Any], status: dict[str, Any]) -> dict[str, A
             return None
         raise
     with _lock:
-        _written[key] = trim_task(answer)
+        _written[key] = pack(trim_task(answer))
     return answer
 
 
@@ -500,9 +434,9 @@ def _delete_pod(namespace: str, pod: dict[str, Any]) -> None:
         return
     grace = pod.get("spec", {}).get("terminationGracePeriodSeconds")
     try:
-        kube.raw(kube.core().delete_namespaced_pod(name, namespace,
-                                                   grace_period_seconds=30 if grace is None else grace,
-                                                   _preload_content=False))
+        kube.send("DELETE", kube.pods_path(namespace, name),
+                  {"kind": "DeleteOptions", "apiVersion": "v1", "gracePeriodSeconds": 30 if grace is None else grace},
+                  decode=False)
     except ApiException as err:
         if err.status != 404:
             raise
@@ -560,8 +494,7 @@ def _expire(key: Key, obj: dict[str, Any], status: dict[str, Any]) -> float | No
     for record in status.get("tasks", []):
         events.post(_ref(obj), "Normal", "TaskExpired", f"{record.get('taskArn')} {_stop_summary(record)}")
     try:
-        kube.raw(kube.custom().delete_namespaced_custom_object(API_GROUP, API_VERSION, key[0], "ecstasks", key[1],
-                                                               _preload_content=False))
+        kube.send("DELETE", kube.custom_path("ecstasks", key[0], key[1]), decode=False)
     except ApiException as err:
         if err.status != 404:
             raise
@@ -573,13 +506,28 @@ def _expire(key: Key, obj: dict[str, Any], status: dict[str, Any]) -> float | No
 _workers: list[threading.Thread] = []
 
 
-def start(views: Views) -> None:
-    global VIEWS
-    VIEWS = views
+def start(scope: Scope) -> Caches:
+    """Watch what the reconciler reads; its workers start once every cache is complete (a task
+    reconciled against a half-listed cache would find its cluster missing, or its Pods)."""
+    global CACHES
+    if CACHES is not None:
+        return CACHES
+    CACHES = Caches(scope, Callbacks(on_task=QUEUE.add, forget_task=forget, pod_seen=pod_seen))
     events.start()
-    if not _workers:
+    CACHES.start()
+
+    def start_when_synced() -> None:
+        assert CACHES is not None
+        CACHES.wait_synced()
+        log.info("caches synced: %d ECSTasks, %d task Pods, %d nodes", len(CACHES.tasks), len(CACHES.pods),
+                 len(CACHES.nodes))
         _workers.extend(start_workers(QUEUE, reconcile, SETTINGS.task_workers, "ecstask"))
+
+    threading.Thread(target=start_when_synced, name="ecstask-start", daemon=True).start()
+    return CACHES
 
 
 def stop() -> None:
     QUEUE.stop()
+    if CACHES is not None:
+        CACHES.stop()

@@ -12,6 +12,7 @@ from ecs_operator.ecs.status import (
     cpu_units,
     memory_mib,
     placement_failures,
+    pod_usage,
     task_record,
 )
 
@@ -100,7 +101,7 @@ def test_container_instance_remaining_resources():
     task = pod(RUNNING)
     task["spec"]["containers"][0].update({"resources": {"requests": {"cpu": "500m", "memory": "256Mi"}},
                                           "ports": [{"containerPort": 80, "hostPort": 8080}]})
-    instance = container_instance(node, [task], "c", False, "us-east-1", "000000000000")
+    instance = container_instance(node, [pod_usage(task)], "c", False, "us-east-1", "000000000000")
     left = {r["name"]: r.get("integerValue", r.get("stringSetValue")) for r in instance["remainingResources"]}
     assert (left["CPU"], left["MEMORY"]) == (2048 - 512, 4096 - 256)
     assert "8080" in left["PORTS"] and "22" in left["PORTS"]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import copy
+import json
+import sys
 from typing import Any
 
-from ecs_operator import tasks
+from ecs_operator import caches, tasks
 from ecs_operator.ecs.models import ClusterSpec, TaskSpec
 from ecs_operator.ecs.normalize import parse_task_definition
 from ecs_operator.ecs.status import pod_last_status, task_record
@@ -50,7 +52,7 @@ def running_pod(ref: TaskRef, node: str = "n1") -> dict[str, Any]:
 def test_a_trimmed_pod_derives_the_same_task_record_and_is_much_smaller() -> None:
     ref = TaskRef("t", "ns", UID, 0)
     whole = running_pod(ref)
-    trimmed = tasks.trim_pod(whole)
+    trimmed = caches.trim_pod(whole)
     ident = tasks.identity(ref, RESOLVED, spec())
     assert pod_last_status(trimmed) == pod_last_status(whole) == "RUNNING"
     assert task_record(ident, trimmed, None, desired_status="RUNNING", now=STAMP) == \
@@ -60,18 +62,35 @@ def test_a_trimmed_pod_derives_the_same_task_record_and_is_much_smaller() -> Non
 
 def test_a_pod_belongs_to_the_ecstask_that_owns_it() -> None:
     pod = running_pod(TaskRef("t", "ns", UID, 0))
-    assert tasks.owner_task(pod) == "t"
+    assert caches.owner_task(pod) == "t"
     pod["metadata"]["ownerReferences"][0]["kind"] = "ReplicaSet"
-    assert tasks.owner_task(pod) is None
+    assert caches.owner_task(pod) is None
 
 
-def test_a_trimmed_task_keeps_its_status_as_text_and_loses_nothing_the_reconciler_reads() -> None:
+def test_a_packed_task_is_text_and_loses_nothing_the_reconciler_reads() -> None:
     body = {"metadata": {"name": "t", "namespace": "ns", "uid": UID, "generation": 1, "resourceVersion": "9",
                          "creationTimestamp": STAMP, "labels": {"a": "b"}, "managedFields": [{}]},
             "spec": {"cluster": "main"}, "status": {"lastStatus": "RUNNING", "tasks": [{"lastStatus": "RUNNING"}]}}
-    trimmed = tasks.trim_task(body)
-    assert isinstance(trimmed["status"], str) and "managedFields" not in trimmed["metadata"]
-    assert trimmed["metadata"]["resourceVersion"] == "9" and trimmed["spec"] == {"cluster": "main"}
+    packed = caches.pack(caches.trim_task(body))
+    assert isinstance(packed, str) and "managedFields" not in packed
+    unpacked = json.loads(packed)
+    assert unpacked["metadata"]["resourceVersion"] == "9" and unpacked["spec"] == {"cluster": "main"}
+    assert unpacked["status"] == body["status"] and unpacked["metadata"]["labels"] == {"a": "b"}
+
+
+def test_a_packed_pod_is_a_fraction_of_the_memory_of_the_trimmed_dicts() -> None:
+    trimmed = caches.trim_pod(running_pod(TaskRef("t", "ns", UID, 0)))
+    packed = caches.pack(trimmed)
+    assert json.loads(packed) == trimmed
+    assert sys.getsizeof(packed) * 3 < deep_size(trimmed)
+
+
+def deep_size(obj: Any) -> int:
+    if isinstance(obj, dict):
+        return sys.getsizeof(obj) + sum(deep_size(k) + deep_size(v) for k, v in obj.items())
+    if isinstance(obj, list | tuple):
+        return sys.getsizeof(obj) + sum(deep_size(v) for v in obj)
+    return sys.getsizeof(obj)
 
 
 def derive(old: dict[str, Any], run: TaskSpec, pods: dict[str, dict[str, Any]], count: int = 1) -> dict[str, Any]:
@@ -81,7 +100,7 @@ def derive(old: dict[str, Any], run: TaskSpec, pods: dict[str, dict[str, Any]], 
 
 
 def test_status_of_running_tasks_records_the_revision_and_the_instance() -> None:
-    pods = {f"t-{i}": tasks.trim_pod(running_pod(TaskRef("t", "ns", UID, i))) for i in range(2)}
+    pods = {f"t-{i}": caches.trim_pod(running_pod(TaskRef("t", "ns", UID, i))) for i in range(2)}
     status = derive({}, spec(count=2), pods, count=2)
     assert status["lastStatus"] == "RUNNING" and status["desiredStatus"] == "RUNNING"
     assert status["resolved"] == {"family": "web", "revision": 3, "configMap": "web-r3"}
@@ -93,7 +112,7 @@ def test_status_of_running_tasks_records_the_revision_and_the_instance() -> None
 
 
 def test_a_user_stop_is_recorded_before_the_pod_is_gone_and_completed_after() -> None:
-    pod = tasks.trim_pod(running_pod(TaskRef("t", "ns", UID, 0)))
+    pod = caches.trim_pod(running_pod(TaskRef("t", "ns", UID, 0)))
     running = derive({}, spec(), {"t-0": pod})
     stop = spec(desiredStatus="STOPPED", stopReason="scaling in")
     stopping = derive(running, stop, {"t-0": pod})
@@ -112,7 +131,7 @@ def test_a_task_stopped_before_its_pod_was_created_is_stopped_not_provisioning()
 
 
 def test_progress_short_of_running_waits_but_running_failures_and_stops_do_not() -> None:
-    pod = tasks.trim_pod(running_pod(TaskRef("t", "ns", UID, 0)))
+    pod = caches.trim_pod(running_pod(TaskRef("t", "ns", UID, 0)))
     pending = copy.deepcopy(pod)
     pending["status"] = {"phase": "Pending"}
     unschedulable = copy.deepcopy(pending)

@@ -200,13 +200,30 @@ def pod_reservations(pod: dict[str, Any]) -> tuple[int, int, list[str], list[str
     return cpu, memory, tcp, udp
 
 
+@dataclass(frozen=True)
+class PodUsage:
+    """What a task Pod holds on its node and how far it is: all a container instance needs of it."""
+
+    node: str | None
+    last_status: str
+    cpu: int
+    memory: int
+    tcp: tuple[str, ...]
+    udp: tuple[str, ...]
+
+
+def pod_usage(pod: dict[str, Any]) -> PodUsage:
+    cpu, memory, tcp, udp = pod_reservations(pod)
+    return PodUsage(pod.get("spec", {}).get("nodeName"), pod_last_status(pod), cpu, memory, tuple(tcp), tuple(udp))
+
+
 def _resource(name: str, value: int | list[str]) -> dict[str, Any]:
     if isinstance(value, list):
         return {"name": name, "type": "STRINGSET", "stringSetValue": sorted(set(value), key=int)}
     return {"name": name, "type": "INTEGER", "integerValue": value}
 
 
-def container_instance(node: dict[str, Any], pods: list[dict[str, Any]], cluster: str, draining: bool,
+def container_instance(node: dict[str, Any], pods: list[PodUsage], cluster: str, draining: bool,
                        region: str, account: str) -> dict[str, Any]:
     """ECS's ContainerInstance shape for one node and the task Pods placed on it."""
     meta = node["metadata"]
@@ -214,17 +231,17 @@ def container_instance(node: dict[str, Any], pods: list[dict[str, Any]], cluster
     registered_cpu = cpu_units(allocatable.get("cpu"))
     registered_memory = memory_mib(allocatable.get("memory"))
     used_cpu = used_memory = 0
-    tcp, udp = list(RESERVED_PORTS), []
+    tcp: list[str] = list(RESERVED_PORTS)
+    udp: list[str] = []
     running = pending = 0
     for pod in pods:
-        if pod_last_status(pod) == "STOPPED":
+        if pod.last_status == "STOPPED":
             continue
-        cpu, memory, pod_tcp, pod_udp = pod_reservations(pod)
-        used_cpu += cpu
-        used_memory += memory
-        tcp += pod_tcp
-        udp += pod_udp
-        if pod_last_status(pod) == "RUNNING":
+        used_cpu += pod.cpu
+        used_memory += pod.memory
+        tcp += pod.tcp
+        udp += pod.udp
+        if pod.last_status == "RUNNING":
             running += 1
         else:
             pending += 1

@@ -1,0 +1,231 @@
+"""What the reconcilers read, kept from watches: ECSTasks, their Pods, clusters, families, nodes.
+
+Each object is kept trimmed to what is read of it; ECSTasks and Pods, the many, as packed JSON
+text. Pods are also indexed by their ECSTask and, as what they hold on their node, by cluster.
+Changes reach the ECSTask work queue as keys (`on_task`): a task's own change, a change of one
+of its Pods, and, for tasks waiting for them, a new cluster or task definition revision.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from . import kube
+from .ecs.status import PodUsage, pod_usage
+from .labels import API_GROUP, API_VERSION, CLUSTER_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE
+from .settings import SETTINGS
+from .watchcache import Key, Scope, WatchCache
+
+_CONTAINER_FIELDS = ("name", "image", "ports", "resources", "readinessProbe", "startupProbe")
+
+
+def pack(trimmed: dict[str, Any]) -> str:
+    """A cached object as compact JSON text: a fifth of the memory of the same dicts and lists.
+
+    The caches hold one packed ECSTask and one packed Pod per live task; a reconcile unpacks the
+    few it reads (tens of microseconds each), which is cheaper than holding thousands of dicts.
+    """
+    return json.dumps(trimmed, separators=(",", ":"))
+
+
+def trim_task(body: Any) -> dict[str, Any]:
+    """What the reconciler needs of an ECSTask."""
+    meta = body["metadata"]
+    return {
+        "metadata": {k: meta.get(k) for k in ("name", "namespace", "uid", "generation", "resourceVersion",
+                                              "creationTimestamp", "deletionTimestamp")}
+        | {"labels": dict(meta.get("labels") or {})},
+        "spec": dict(body.get("spec") or {}),
+        "status": dict(body.get("status") or {}),
+    }
+
+
+def trim_pod(body: Any) -> dict[str, Any]:
+    """What status derivation needs of a task Pod (a few KiB less per live task than the whole)."""
+    meta = body["metadata"]
+    spec = body.get("spec") or {}
+    status = body.get("status") or {}
+
+    def containers(key: str) -> list[dict[str, Any]]:
+        return [{k: c[k] for k in _CONTAINER_FIELDS if k in c} for c in spec.get(key) or []]
+
+    return {
+        "metadata": {"name": meta["name"], "namespace": meta.get("namespace"), "uid": meta.get("uid"),
+                     "creationTimestamp": meta.get("creationTimestamp"),
+                     "deletionTimestamp": meta.get("deletionTimestamp"),
+                     "labels": dict(meta.get("labels") or {}),
+                     "annotations": {k: v for k, v in (meta.get("annotations") or {}).items()
+                                     if k.startswith(API_GROUP)}},
+        "spec": {"nodeName": spec.get("nodeName"), "containers": containers("containers"),
+                 "initContainers": containers("initContainers"), "resources": spec.get("resources"),
+                 "terminationGracePeriodSeconds": spec.get("terminationGracePeriodSeconds")},
+        "status": {k: status[k] for k in ("phase", "reason", "hostIP", "podIP", "conditions", "containerStatuses",
+                                          "initContainerStatuses") if k in status},
+    }
+
+
+def owner_task(body: Any) -> str | None:
+    """The ECSTask a Pod belongs to (its controlling owner)."""
+    for ref in body["metadata"].get("ownerReferences") or []:
+        if ref.get("kind") == "ECSTask" and ref.get("apiVersion", "").startswith(f"{API_GROUP}/"):
+            return str(ref["name"])
+    return None
+
+
+class PodEntry(NamedTuple):
+    packed: str  # the trimmed Pod as JSON text
+    task: str | None  # the ECSTask that owns it
+    cluster: str | None  # its cluster label value
+    usage: PodUsage  # what it holds on its node
+    deleting: bool
+
+
+def keep_pod(body: dict[str, Any]) -> PodEntry:
+    trimmed = trim_pod(body)
+    return PodEntry(pack(trimmed), owner_task(body), (body["metadata"].get("labels") or {}).get(CLUSTER_LABEL),
+                    pod_usage(trimmed), bool(body["metadata"].get("deletionTimestamp")))
+
+
+def keep_node(body: dict[str, Any]) -> dict[str, Any]:
+    status = body.get("status") or {}
+    meta = {k: v for k, v in body["metadata"].items() if k != "managedFields"}
+    conditions = [{"type": c.get("type"), "status": c.get("status")} for c in status.get("conditions") or []]
+    return {"metadata": meta, "spec": dict(body.get("spec") or {}),
+            "status": {"allocatable": dict(status.get("allocatable") or {}), "conditions": conditions}}
+
+
+def keep_family(body: dict[str, Any]) -> dict[str, Any]:
+    """An ECSTaskDefinition as revision resolution reads it: {family, name, created, revisions}."""
+    family = (body.get("spec") or {}).get("family")
+    return {"family": family if isinstance(family, str) else None, "name": body["metadata"]["name"],
+            "created": body["metadata"].get("creationTimestamp"),
+            "revisions": list((body.get("status") or {}).get("revisions") or [])}
+
+
+def keep_cluster(body: dict[str, Any]) -> dict[str, Any]:
+    return dict(body.get("spec") or {})
+
+
+@dataclass
+class Callbacks:
+    on_task: Callable[[Key], None]  # reconcile this ECSTask
+    forget_task: Callable[[Key], None]  # it is gone
+    pod_seen: Callable[[str, str, bool], None]  # (namespace, pod, deleting): the watch shows it now
+
+
+class Caches:
+    def __init__(self, scope: Scope, callbacks: Callbacks) -> None:
+        self.callbacks = callbacks
+        self._lock = threading.Lock()
+        self._pods_of_task: dict[Key, dict[str, str]] = {}
+        self._pods_of_cluster: dict[Key, dict[str, PodUsage]] = {}
+        common: dict[str, Any] = {"api": kube.api, "scope": scope, "inactivity": SETTINGS.watch_inactivity_timeout,
+                                  "read_timeout": kube.REQUEST_TIMEOUT[1]}
+        self.tasks: WatchCache[str] = WatchCache(
+            "ecstasks", _custom_path("ecstasks"), lambda b: pack(trim_task(b)), self._task_changed, **common)
+        self.pods: WatchCache[PodEntry] = WatchCache(
+            "pods", _core_path("pods"), keep_pod, self._pod_changed,
+            label_selector=f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}", **common)
+        self.clusters: WatchCache[dict[str, Any]] = WatchCache(
+            "ecsclusters", _custom_path("ecsclusters"), keep_cluster, self._wakes_waiting, **common)
+        self.families: WatchCache[dict[str, Any]] = WatchCache(
+            "ecstaskdefinitions", _custom_path("ecstaskdefinitions"), keep_family, self._wakes_waiting, **common)
+        self.nodes: WatchCache[dict[str, Any]] = WatchCache(
+            "nodes", lambda _: "/api/v1/nodes", keep_node, None, namespaced=False, **common)
+        self.all = (self.tasks, self.pods, self.clusters, self.families, self.nodes)
+
+    def start(self) -> None:
+        for cache in self.all:
+            cache.start()
+
+    def stop(self) -> None:
+        for cache in self.all:
+            cache.stop()
+
+    @property
+    def synced(self) -> bool:
+        return all(cache.synced for cache in self.all)
+
+    def wait_synced(self, timeout: float | None = None) -> bool:
+        return all(cache.wait_synced(timeout) for cache in self.all)
+
+    # ---------------------------------------------------------------- reads
+
+    def task_pods(self, namespace: str, task: str) -> list[str]:
+        with self._lock:
+            return list((self._pods_of_task.get((namespace, task)) or {}).values())
+
+    def cluster_pods(self, namespace: str, cluster_label: str) -> list[PodUsage]:
+        with self._lock:
+            return list((self._pods_of_cluster.get((namespace, cluster_label)) or {}).values())
+
+    def cluster_spec(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.clusters.get((namespace, name))
+
+    def registrations(self, namespace: str, family: str) -> list[dict[str, Any]]:
+        return [v for (ns, _), v in self.families.items() if ns == namespace and v["family"] == family]
+
+    def node_list(self) -> list[dict[str, Any]]:
+        return [v for _, v in self.nodes.items()]
+
+    # ---------------------------------------------------------------- changes
+
+    def _task_changed(self, key: Key, old: str | None, new: str | None) -> None:
+        if new is None:
+            self.callbacks.forget_task(key)
+        else:
+            self.callbacks.on_task(key)
+
+    def _pod_changed(self, key: Key, old: PodEntry | None, new: PodEntry | None) -> None:
+        namespace, name = key
+        with self._lock:
+            for entry, add in ((old, False), (new, True)):
+                if entry is None:
+                    continue
+                if entry.task:
+                    pods = self._pods_of_task.setdefault((namespace, entry.task), {})
+                    if add:
+                        pods[name] = entry.packed
+                    else:
+                        pods.pop(name, None)
+                        if not pods:
+                            del self._pods_of_task[(namespace, entry.task)]
+                if entry.cluster:
+                    usages = self._pods_of_cluster.setdefault((namespace, entry.cluster), {})
+                    if add:
+                        usages[name] = entry.usage
+                    else:
+                        usages.pop(name, None)
+                        if not usages:
+                            del self._pods_of_cluster[(namespace, entry.cluster)]
+        current = new or old
+        assert current is not None
+        self.callbacks.pod_seen(namespace, name, new is None or new.deleting)
+        if current.task:
+            self.callbacks.on_task((namespace, current.task))
+
+    def _wakes_waiting(self, key: Key, old: Any, new: Any) -> None:
+        """A cluster or a revision that has just appeared can resolve tasks waiting for it, sooner
+        than their backoff would look again."""
+        if new is None:
+            return
+        for task_key, packed in self.tasks.items():
+            if task_key[0] == key[0] and '"reason":"Unresolved"' in packed:
+                self.callbacks.on_task(task_key)
+
+
+def _custom_path(plural: str) -> Callable[[str | None], str]:
+    def path(namespace: str | None) -> str:
+        where = f"/namespaces/{namespace}" if namespace else ""
+        return f"/apis/{API_GROUP}/{API_VERSION}{where}/{plural}"
+    return path
+
+
+def _core_path(plural: str) -> Callable[[str | None], str]:
+    def path(namespace: str | None) -> str:
+        return f"/api/v1/namespaces/{namespace}/{plural}" if namespace else f"/api/v1/{plural}"
+    return path
