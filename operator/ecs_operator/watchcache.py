@@ -16,6 +16,7 @@ cache, so deletions missed meanwhile are reported too.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import json
 import logging
 import random
@@ -49,7 +50,7 @@ class Scope:
 
     namespaces: tuple[str, ...] = ()
 
-    @property
+    @functools.cached_property
     def per_namespace(self) -> bool:
         return bool(self.namespaces) and not any(_GLOB & set(n) or n.startswith("!") for n in self.namespaces)
 
@@ -58,8 +59,8 @@ class Scope:
         return list(self.namespaces) if self.per_namespace else [None]
 
     def admits(self, namespace: str) -> bool:
-        if not self.namespaces or not namespace:
-            return True
+        if not namespace or not self.namespaces or self.per_namespace:
+            return True  # cluster-scoped, all namespaces, or a watch of that namespace alone
         included = [p for p in self.namespaces if not p.startswith("!")]
         excluded = [p[1:] for p in self.namespaces if p.startswith("!")]
         return ((not included or any(fnmatch.fnmatchcase(namespace, p) for p in included))
@@ -200,7 +201,7 @@ class _Reflector(threading.Thread):
                 while not cache._stopping.is_set():
                     version = self._watch(version)
             except _Expired:
-                log.debug("%s: watch expired (410); listing again", self.name)
+                log.info("%s: watch expired (410 Gone); listing again", self.name)
             except Exception as err:  # a broken or stalled connection, an apiserver restart
                 if cache._stopping.is_set():
                     return
@@ -218,6 +219,7 @@ class _Reflector(threading.Thread):
         response = api.call_api(method, url, headers, body, post, _request_timeout=timeout)
         if response.status != 200:
             data = response.read()
+            response.response.release_conn()
             if response.status == 410:
                 raise _Expired()
             raise ApiException(status=response.status, reason=response.reason,
@@ -231,6 +233,7 @@ class _Reflector(threading.Thread):
             response = self._request({"labelSelector": self.cache.label_selector, "limit": PAGE,
                                       "continue": token}, (10.0, self.cache.read_timeout))
             page = json.loads(response.read())
+            response.response.release_conn()  # read whole: the connection goes back to the pool
             objects.extend(page.get("items") or [])
             token = page["metadata"].get("continue")
             if not token:
@@ -247,9 +250,10 @@ class _Reflector(threading.Thread):
         response = self._request({"watch": "true", "resourceVersion": version, "allowWatchBookmarks": "true",
                                   "timeoutSeconds": timeout, "labelSelector": cache.label_selector},
                                  (10.0, cache.inactivity))
-        self._response = response.response
+        stream = self._response = response.response
+        finished = False
         try:
-            for event in _events(response.response):
+            for event in _events(stream):
                 kind = event.get("type")
                 obj = event.get("object") or {}
                 if kind == "ERROR":
@@ -263,9 +267,13 @@ class _Reflector(threading.Thread):
                     cache._drop(cache._key(obj))
                 if cache._stopping.is_set():
                     break
+            else:
+                finished = True
         finally:
             self._response = None
-            response.response.release_conn()
+            if not finished:
+                stream.close()  # broken off: a half-read connection must never serve another request
+            stream.release_conn()  # back to the pool (a closed one is re-opened when next taken)
         return version
 
 

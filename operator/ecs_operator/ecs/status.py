@@ -6,6 +6,7 @@ unit-tested without a cluster. The reconcilers feed them and write what they ret
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -23,6 +24,7 @@ LIFECYCLE = ("PROVISIONING", "PENDING", "RUNNING", "DEPROVISIONING", "STOPPED")
 RESERVED_PORTS = ("22", "2375", "2376", "51678", "51679", "51680")
 
 
+@functools.lru_cache(maxsize=1024)  # a few distinct quantities, parsed at every Pod event
 def _quantity(value: str | None) -> float:
     """A Kubernetes quantity as a number (cpu in cores, memory in bytes)."""
     if not value:
