@@ -1105,6 +1105,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=0.0, help="per scenario (default 300 s + 0.5 s per task)")
     parser.add_argument("--operator-log-level", default="info", choices=["debug", "info", "warning", "error"],
                         help="as the chart deploys it (default info)")
+    parser.add_argument("--no-plot", action="store_true", help="no bench.png (matplotlib not needed)")
     parser.add_argument("--write-docs", nargs="?", const="", metavar="RESULTS_JSON",
                         help="write docs/benchmarks.md: from this run, or, given a results.json, from it alone")
     args = parser.parse_args(argv)
@@ -1156,7 +1157,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     (out / "results.json").write_text(json.dumps(results, indent=1))
-    plot = bench_report.plot(results, out / "bench.png")
+    plot = "(--no-plot)" if args.no_plot else bench_report.plot(results, out / "bench.png")
     report = bench_report.write_docs(results, out / "benchmarks.md")
     print()
     print(bench_report.tables(results))

@@ -183,25 +183,14 @@ class Caches:
     def _pod_changed(self, key: Key, old: PodEntry | None, new: PodEntry | None) -> None:
         namespace, name = key
         with self._lock:
-            for entry, add in ((old, False), (new, True)):
-                if entry is None:
-                    continue
-                if entry.task:
-                    pods = self._pods_of_task.setdefault((namespace, entry.task), {})
-                    if add:
-                        pods[name] = entry.packed
-                    else:
-                        pods.pop(name, None)
-                        if not pods:
-                            del self._pods_of_task[(namespace, entry.task)]
-                if entry.cluster:
-                    usages = self._pods_of_cluster.setdefault((namespace, entry.cluster), {})
-                    if add:
-                        usages[name] = entry.usage
-                    else:
-                        usages.pop(name, None)
-                        if not usages:
-                            del self._pods_of_cluster[(namespace, entry.cluster)]
+            if old is not None:  # out of the indexes first: the owner or the cluster may have changed
+                _unfile(self._pods_of_task, namespace, old.task, name)
+                _unfile(self._pods_of_cluster, namespace, old.cluster, name)
+            if new is not None:
+                if new.task:
+                    self._pods_of_task.setdefault((namespace, new.task), {})[name] = new.packed
+                if new.cluster:
+                    self._pods_of_cluster.setdefault((namespace, new.cluster), {})[name] = new.usage
         current = new or old
         assert current is not None
         self.callbacks.pod_seen(namespace, name, new is None or new.deleting)
@@ -216,6 +205,17 @@ class Caches:
         for task_key, packed in self.tasks.items():
             if task_key[0] == key[0] and '"reason":"Unresolved"' in packed:
                 self.callbacks.on_task(task_key)
+
+
+def _unfile(index: dict[Key, dict[str, Any]], namespace: str, under: str | None, name: str) -> None:
+    """Take one Pod out of an index; an empty entry goes too (a long run must not keep every task)."""
+    if not under:
+        return
+    entries = index.get((namespace, under))
+    if entries is not None:
+        entries.pop(name, None)
+        if not entries:
+            del index[(namespace, under)]
 
 
 def _custom_path(plural: str) -> Callable[[str | None], str]:

@@ -241,15 +241,17 @@ def cluster_status_timer(body: kopf.Body, name: str, namespace: str, meta: kopf.
     except ValidationError as err:
         message = "; ".join(describe_validation_error(err, prefix="spec"))
         kube.update_status("ecsclusters", namespace, name,
-                           condition_writer("Ready", False, "InvalidCluster", message, generation))
+                           condition_writer("Ready", False, "InvalidCluster", message, generation),
+                           current=json.loads(json.dumps(dict(body))), reread=False)
         return
     nodes = caches.node_list()
     pods = caches.cluster_pods(namespace, label_value(name))
     _drain(name, namespace, spec, nodes)
-    # Starts from the watched body (no read); a stale one is retried from a fresh read.
+    # Starts from the watched body, never a read: when that body is stale (409), this tick gives
+    # up and the next one, a moment later, starts from the fresher body the watch has brought.
     kube.update_status("ecsclusters", namespace, name,
                        partial(cluster_status, name, namespace, spec, nodes, pods, generation),
-                       current=json.loads(json.dumps(dict(body))))
+                       current=json.loads(json.dumps(dict(body))), reread=False)
 
 
 def _drain(name: str, namespace: str, spec: ClusterSpec, nodes: list[dict[str, Any]]) -> None:

@@ -132,12 +132,14 @@ def list_custom(plural: str, namespace: str) -> list[dict[str, Any]]:
 
 
 def update_status(plural: str, namespace: str, name: str, mutate: Callable[[dict[str, Any]], dict[str, Any] | None],
-                  attempts: int = 8, current: dict[str, Any] | None = None) -> dict[str, Any] | None:
+                  attempts: int = 8, current: dict[str, Any] | None = None, reread: bool = True
+                  ) -> dict[str, Any] | None:
     """Read-modify-write of `.status` with optimistic concurrency; `mutate` returns the new status.
 
     Several handlers write one object's status (the object's own handler and its Pods' events):
     resourceVersion makes a stale writer retry instead of overwriting newer facts. Nothing is
-    written when `mutate` returns the status unchanged (or None).
+    written when `mutate` returns the status unchanged (or None). `reread=False`: a stale `current`
+    is given up (None) instead of read again, for a caller that comes back soon with a fresher one.
     """
     for attempt in range(attempts):
         # `current`: an object the caller has just read, saving the first read.
@@ -154,6 +156,8 @@ def update_status(plural: str, namespace: str, name: str, mutate: Callable[[dict
             return result
         except ApiException as err:
             if err.status == 409:
+                if not reread:
+                    return None
                 time.sleep(0.01)
                 continue
             if err.status == 404:

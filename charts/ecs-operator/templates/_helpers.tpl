@@ -26,11 +26,15 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{/* The application's rules on namespaced resources: exactly the verbs the operator uses. */}}
 {{- define "ecs-operator.namespacedRules" -}}
 # Application: the ECS custom resources. patch: kopf's finalizers and annotations (clusters and
-# task definitions only; ECSTasks are reconciled from watches); update on status: the
-# Task/Cluster records (written with resourceVersion); delete on ecstasks: expiry of stopped
-# `kubectl ecs run-task` tasks.
+# task definitions only; ECSTasks are reconciled from watches); get on ecstaskdefinitions: the
+# read before a registration's status write (clusters' status starts from the watched object);
+# update on status: the Task/Cluster records (written with resourceVersion); delete on
+# ecstasks: expiry of stopped `kubectl ecs run-task` tasks.
 - apiGroups: ["ecs.compat.dev"]
-  resources: ["ecsclusters", "ecstaskdefinitions"]
+  resources: ["ecsclusters"]
+  verbs: ["list", "watch", "patch"]
+- apiGroups: ["ecs.compat.dev"]
+  resources: ["ecstaskdefinitions"]
   verbs: ["get", "list", "watch", "patch"]
 - apiGroups: ["ecs.compat.dev"]
   resources: ["ecstasks"]
