@@ -12,11 +12,12 @@ import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, NamedTuple
 
 from . import kube
 from .ecs.status import PodUsage, pod_usage
-from .labels import API_GROUP, API_VERSION, CLUSTER_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE
+from .labels import API_GROUP, CLUSTER_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE
 from .settings import SETTINGS
 from .watchcache import Key, Scope, WatchCache
 
@@ -123,19 +124,21 @@ class Caches:
         self._lock = threading.Lock()
         self._pods_of_task: dict[Key, dict[str, str]] = {}
         self._pods_of_cluster: dict[Key, dict[str, PodUsage]] = {}
-        common: dict[str, Any] = {"api": kube.api, "scope": scope, "inactivity": SETTINGS.watch_inactivity_timeout,
-                                  "read_timeout": kube.REQUEST_TIMEOUT[1]}
+        common: dict[str, Any] = {"get": kube.send, "stream": kube.stream, "scope": scope,
+                                  "inactivity": SETTINGS.watch_inactivity_timeout}
         self.tasks: WatchCache[str] = WatchCache(
-            "ecstasks", _custom_path("ecstasks"), lambda b: pack(trim_task(b)), self._task_changed, **common)
+            "ecstasks", partial(kube.custom_path, "ecstasks"), lambda b: pack(trim_task(b)), self._task_changed,
+            **common)
         self.pods: WatchCache[PodEntry] = WatchCache(
-            "pods", _core_path("pods"), keep_pod, self._pod_changed,
+            "pods", partial(kube.core_path, "pods"), keep_pod, self._pod_changed,
             label_selector=f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}", **common)
         self.clusters: WatchCache[dict[str, Any]] = WatchCache(
-            "ecsclusters", _custom_path("ecsclusters"), keep_cluster, self._wakes_waiting, **common)
+            "ecsclusters", partial(kube.custom_path, "ecsclusters"), keep_cluster, self._wakes_waiting, **common)
         self.families: WatchCache[dict[str, Any]] = WatchCache(
-            "ecstaskdefinitions", _custom_path("ecstaskdefinitions"), keep_family, self._wakes_waiting, **common)
+            "ecstaskdefinitions", partial(kube.custom_path, "ecstaskdefinitions"), keep_family,
+            self._wakes_waiting, **common)
         self.nodes: WatchCache[dict[str, Any]] = WatchCache(
-            "nodes", lambda _: "/api/v1/nodes", keep_node, None, namespaced=False, **common)
+            "nodes", partial(kube.core_path, "nodes"), keep_node, None, namespaced=False, **common)
         self.all = (self.tasks, self.pods, self.clusters, self.families, self.nodes)
 
     def start(self) -> None:
@@ -217,15 +220,3 @@ def _unfile(index: dict[Key, dict[str, Any]], namespace: str, under: str | None,
         if not entries:
             del index[(namespace, under)]
 
-
-def _custom_path(plural: str) -> Callable[[str | None], str]:
-    def path(namespace: str | None) -> str:
-        where = f"/namespaces/{namespace}" if namespace else ""
-        return f"/apis/{API_GROUP}/{API_VERSION}{where}/{plural}"
-    return path
-
-
-def _core_path(plural: str) -> Callable[[str | None], str]:
-    def path(namespace: str | None) -> str:
-        return f"/api/v1/namespaces/{namespace}/{plural}" if namespace else f"/api/v1/{plural}"
-    return path

@@ -50,8 +50,7 @@ def _post_loop() -> None:
         event = _queue.get()
         for attempt in range(2):
             try:
-                kube.send("POST", f"/api/v1/namespaces/{event['metadata']['namespace']}/events", event,
-                          decode=False)
+                kube.send("POST", kube.core_path("events", event["metadata"]["namespace"]), event, decode=False)
                 break
             except ApiException as err:
                 if err.status in (403, 404, 409, 422) or attempt:

@@ -56,7 +56,8 @@ def _with_default_timeout(api_client: client.ApiClient) -> None:
 # The generated client spends more CPU per call than the reconcile that makes it: pydantic
 # validation of every argument, a recursive sanitize of the body, the credentials refreshed on
 # every request. The ECSTask reconciler's few kinds of request (create a Pod, replace a status,
-# delete) go through `send` instead: one json.dumps, the credentials reused for a few seconds.
+# delete) and the watched caches' lists and watches go through `send` and `stream` instead: one
+# json.dumps, the credentials reused for a few seconds.
 
 _AUTH_REUSE = 10.0  # seconds; a rotated ServiceAccount token is read again well within its grace
 _auth_lock = threading.Lock()
@@ -74,30 +75,56 @@ def _auth_headers() -> dict[str, str]:
         return headers
 
 
+def _url(path: str, query: dict[str, Any] | None) -> str:
+    params = {k: v for k, v in (query or {}).items() if v is not None}
+    return api().configuration.host + quote(path) + (f"?{urlencode(params)}" if params else "")
+
+
+def _headers() -> dict[str, str]:
+    return {"Accept": "application/json", "Content-Type": "application/json", "User-Agent": "ecs-operator",
+            **_auth_headers()}
+
+
+def _failed(response: Any) -> ApiException:
+    return ApiException(status=response.status, reason=response.reason, body=response.data.decode(errors="replace"))
+
+
 def send(method: str, path: str, body: Any = None, query: dict[str, Any] | None = None,
-         content_type: str = "application/json", decode: bool = True) -> Any:
+         decode: bool = True) -> Any:
     """One API request with a JSON body; the decoded answer (None unless `decode`). ApiException
     as the client raises it."""
-    api_client = api()
-    url = api_client.configuration.host + quote(path) + (f"?{urlencode(query)}" if query else "")
-    headers = {"Accept": "application/json", "Content-Type": content_type, "User-Agent": "ecs-operator",
-               **_auth_headers()}
     data = None if body is None else json.dumps(body, separators=(",", ":"))
-    response = api_client.rest_client.pool_manager.request(
-        method, url, body=data, headers=headers, preload_content=True,
+    response = api().rest_client.pool_manager.request(
+        method, _url(path, query), body=data, headers=_headers(), preload_content=True,
         timeout=urllib3.Timeout(connect=REQUEST_TIMEOUT[0], read=REQUEST_TIMEOUT[1]))
     if not 200 <= response.status < 300:
-        raise ApiException(status=response.status, reason=response.reason,
-                           body=response.data.decode(errors="replace"))
+        raise _failed(response)
     return json.loads(response.data) if decode and response.data else None
 
 
-def pods_path(namespace: str, name: str | None = None) -> str:
-    return f"/api/v1/namespaces/{namespace}/pods" + (f"/{name}" if name else "")
+def stream(path: str, query: dict[str, Any], read_timeout: float) -> Any:
+    """A GET whose answer is read as it arrives (a watch): the open urllib3 response. A read that
+    waits longer than `read_timeout` for the next bytes raises urllib3's ReadTimeoutError."""
+    response = api().rest_client.pool_manager.request(
+        "GET", _url(path, query), headers=_headers(), preload_content=False,
+        timeout=urllib3.Timeout(connect=REQUEST_TIMEOUT[0], read=read_timeout))
+    if response.status != 200:
+        response.read()
+        response.release_conn()
+        raise _failed(response)
+    return response
 
 
-def custom_path(plural: str, namespace: str, name: str | None = None, subresource: str | None = None) -> str:
-    path = f"/apis/{API_GROUP}/{API_VERSION}/namespaces/{namespace}/{plural}"
+def core_path(plural: str, namespace: str | None = None, name: str | None = None) -> str:
+    """A core (v1) collection or object; namespace None: across all namespaces, or cluster-scoped."""
+    path = f"/api/v1/namespaces/{namespace}/{plural}" if namespace else f"/api/v1/{plural}"
+    return path + (f"/{name}" if name else "")
+
+
+def custom_path(plural: str, namespace: str | None = None, name: str | None = None,
+                subresource: str | None = None) -> str:
+    """One of our custom resources' collections or objects; namespace None: across all namespaces."""
+    path = f"/apis/{API_GROUP}/{API_VERSION}" + (f"/namespaces/{namespace}" if namespace else "") + f"/{plural}"
     return path + (f"/{name}" if name else "") + (f"/{subresource}" if subresource else "")
 
 

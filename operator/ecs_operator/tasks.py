@@ -51,8 +51,9 @@ CACHES: Caches | None = None
 QUEUE: WorkQueue[Key] = WorkQueue()
 
 _lock = threading.Lock()
-# Status-write answers newer than the watch has delivered yet (packed): the next reconcile starts from them.
-_written: dict[Key, str] = {}
+# Status-write answers newer than the watch has delivered yet, (resourceVersion, packed): the next
+# reconcile starts from them.
+_written: dict[Key, tuple[int, str]] = {}
 # Pods this process created or deleted that the watch has not shown yet: never created twice.
 _created: dict[tuple[str, str], float] = {}
 _deleted: dict[tuple[str, str], float] = {}
@@ -76,15 +77,11 @@ def _task(key: Key) -> dict[str, Any] | None:
     packed = CACHES.tasks.get(key)
     watched = json.loads(packed) if packed is not None else None
     with _lock:
-        written_text = _written.get(key)
-    written = json.loads(written_text) if written_text is not None else None
-    if written is not None and watched is not None and _rv(watched) >= _rv(written):
-        with _lock:
-            if _written.get(key) is written_text:
-                del _written[key]  # the watch has caught up
-        written = None
-    obj: dict[str, Any] | None = written or watched
-    return obj
+        written = _written.get(key)
+        if written is not None and watched is not None and _rv(watched) >= written[0]:
+            del _written[key]  # the watch has caught up
+            written = None
+    return json.loads(written[1]) if written is not None else watched
 
 
 def _pods(namespace: str, name: str) -> dict[str, dict[str, Any]]:
@@ -176,7 +173,7 @@ def reconcile(key: Key) -> float | None:
         kopf.adopt(pod, owner=kopf.Body({"apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": "ECSTask",
                                          "metadata": obj["metadata"]}))
         try:
-            kube.send("POST", kube.pods_path(namespace), pod, decode=False)  # the watch brings it
+            kube.send("POST", kube.core_path("pods", namespace), pod, decode=False)  # the watch brings it
         except ApiException as err:
             if err.status == 409:
                 pass  # created before (a restart, or a cache behind): done
@@ -300,7 +297,7 @@ def _write(key: Key, obj: dict[str, Any], status: dict[str, Any]) -> dict[str, A
             return None
         raise
     with _lock:
-        _written[key] = pack(trim_task(answer))
+        _written[key] = (_rv(answer), pack(trim_task(answer)))
     return answer
 
 
@@ -434,7 +431,7 @@ def _delete_pod(namespace: str, pod: dict[str, Any]) -> None:
         return
     grace = pod.get("spec", {}).get("terminationGracePeriodSeconds")
     try:
-        kube.send("DELETE", kube.pods_path(namespace, name),
+        kube.send("DELETE", kube.core_path("pods", namespace, name),
                   {"kind": "DeleteOptions", "apiVersion": "v1", "gracePeriodSeconds": 30 if grace is None else grace},
                   decode=False)
     except ApiException as err:

@@ -26,7 +26,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 log = logging.getLogger(__name__)
@@ -35,6 +34,9 @@ V = TypeVar("V")
 Key = tuple[str, str]  # (namespace, name); "" as the namespace of cluster-scoped objects
 # What changed: the key, the value kept before (None: new) and now (None: deleted).
 OnChange = Callable[[Key, Any, Any], None]
+# The two requests a reflector makes (kube.send and kube.stream): a GET decoded, and a GET streamed.
+Get = Callable[..., Any]
+Stream = Callable[[str, dict[str, Any], float], Any]
 
 PAGE = 500  # objects per list request: a page of Pods is a few MiB at most
 _GLOB = set("*?[")
@@ -71,6 +73,10 @@ class _Expired(Exception):
     """410 Gone: the version watched from is older than etcd keeps; only a new list helps."""
 
 
+def _gone(err: Exception) -> bool:
+    return isinstance(err, _Expired) or (isinstance(err, ApiException) and err.status == 410)
+
+
 class WatchCache(Generic[V]):
     """Objects of one kind, kept as `keep(object)` by key; `on_change` hears of every difference.
 
@@ -79,17 +85,17 @@ class WatchCache(Generic[V]):
     """
 
     def __init__(self, kind: str, path: Callable[[str | None], str], keep: Callable[[dict[str, Any]], V],
-                 on_change: OnChange | None = None, *, api: Callable[[], client.ApiClient],
+                 on_change: OnChange | None = None, *, get: Get, stream: Stream,
                  scope: Scope = Scope(), label_selector: str | None = None, namespaced: bool = True,
-                 inactivity: float = 70.0, server_timeout: int = 300, read_timeout: float = 30.0) -> None:
+                 inactivity: float = 70.0, server_timeout: int = 300) -> None:
         self.kind, self.path, self.keep, self.on_change = kind, path, keep, on_change
-        self.api, self.scope, self.label_selector, self.namespaced = api, scope, label_selector, namespaced
-        self.inactivity, self.server_timeout, self.read_timeout = inactivity, server_timeout, read_timeout
+        self.get_json, self.stream = get, stream
+        self.scope, self.label_selector, self.namespaced = scope, label_selector, namespaced
+        self.inactivity, self.server_timeout = inactivity, server_timeout
         self._items: dict[Key, V] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._reflectors = [_Reflector(self, ns) for ns in (scope.watched() if namespaced else [None])]
-        self.lists = 0  # lists done, initial ones included (a figure for tests and logs)
 
     # ---------------------------------------------------------------- reading
 
@@ -200,46 +206,28 @@ class _Reflector(threading.Thread):
                 failures = 0
                 while not cache._stopping.is_set():
                     version = self._watch(version)
-            except _Expired:
-                log.info("%s: watch expired (410 Gone); listing again", self.name)
             except Exception as err:  # a broken or stalled connection, an apiserver restart
                 if cache._stopping.is_set():
                     return
+                if _gone(err):
+                    log.info("%s: watch expired (410 Gone); listing again", self.name)
+                    continue
                 delay = min(5.0, 0.5 * 2 ** failures)
                 failures += 1
                 log.warning("%s: %s; listing again in %.1f s", self.name, _describe(err), delay)
                 cache._stopping.wait(delay)
 
-    def _request(self, query: dict[str, Any], timeout: Any) -> Any:
-        api = self.cache.api()
-        params = [(k, v) for k, v in query.items() if v is not None]
-        method, url, headers, body, post = api.param_serialize(
-            "GET", self.cache.path(self.namespace), query_params=params, auth_settings=["BearerToken"],
-            header_params={"Accept": "application/json"})
-        response = api.call_api(method, url, headers, body, post, _request_timeout=timeout)
-        if response.status != 200:
-            data = response.read()
-            response.response.release_conn()
-            if response.status == 410:
-                raise _Expired()
-            raise ApiException(status=response.status, reason=response.reason,
-                               body=data.decode(errors="replace"))
-        return response
-
     def _list(self) -> str:
         objects: list[dict[str, Any]] = []
         token = None
         while True:
-            response = self._request({"labelSelector": self.cache.label_selector, "limit": PAGE,
-                                      "continue": token}, (10.0, self.cache.read_timeout))
-            page = json.loads(response.read())
-            response.response.release_conn()  # read whole: the connection goes back to the pool
+            page = self.cache.get_json("GET", self.cache.path(self.namespace), query={
+                "labelSelector": self.cache.label_selector, "limit": PAGE, "continue": token})
             objects.extend(page.get("items") or [])
             token = page["metadata"].get("continue")
             if not token:
                 break
         self.cache._replace(self.namespace, objects)
-        self.cache.lists += 1
         self.synced.set()
         return str(page["metadata"]["resourceVersion"])
 
@@ -247,10 +235,9 @@ class _Reflector(threading.Thread):
         """One watch request, until the server ends it; the last resourceVersion seen."""
         cache = self.cache
         timeout = int(cache.server_timeout * random.uniform(0.9, 1.0))  # spread the reconnects
-        response = self._request({"watch": "true", "resourceVersion": version, "allowWatchBookmarks": "true",
-                                  "timeoutSeconds": timeout, "labelSelector": cache.label_selector},
-                                 (10.0, cache.inactivity))
-        stream = self._response = response.response
+        stream = self._response = cache.stream(cache.path(self.namespace), {
+            "watch": "true", "resourceVersion": version, "allowWatchBookmarks": "true",
+            "timeoutSeconds": timeout, "labelSelector": cache.label_selector}, cache.inactivity)
         finished = False
         try:
             for event in _events(stream):

@@ -55,11 +55,15 @@ def obj(namespace: str, name: str, version: str, **extra: Any) -> dict[str, Any]
     return {"metadata": {"namespace": namespace, "name": name, "resourceVersion": version}, **extra}
 
 
+def unreachable(*_: Any, **__: Any) -> Any:
+    raise AssertionError("no request: these tests feed the cache directly")
+
+
 def recording_cache(scope: Scope | None = None) -> tuple[WatchCache[Any], list[tuple[Any, ...]]]:
     changes: list[tuple[Any, ...]] = []
     cache: WatchCache[Any] = WatchCache("things", lambda ns: "/x", lambda b: b.get("spec"),
                                         lambda key, old, new: changes.append((key, old, new)),
-                                        api=lambda: None, scope=scope or Scope())  # type: ignore[arg-type,return-value]
+                                        get=unreachable, stream=unreachable, scope=scope or Scope())
     return cache, changes
 
 
