@@ -60,11 +60,11 @@ CRD_DIRS := crds charts/ecs-operator/crds
 
 .PHONY: crds
 crds: $(STAMP) ## Regenerate crds/ (and the chart's copy) from the pydantic models
-	$(BIN)/python -m ecs_operator.crdgen $(CRD_DIRS)
+	$(BIN)/python -m ecs_operator.ecs.crds $(CRD_DIRS)
 
 .PHONY: crds-check
 crds-check: $(STAMP) ## Fail when crds/ is not what the models generate
-	$(BIN)/python -m ecs_operator.crdgen $(CRD_DIRS) --check
+	$(BIN)/python -m ecs_operator.ecs.crds $(CRD_DIRS) --check
 
 ##@ Reliability
 
@@ -117,9 +117,10 @@ chart-check: helm crds-check ## helm lint; manifests/ up to date (the dry run ag
 	diff -u $(MANIFESTS) <($(render_manifests)) || { echo "manifests/ is stale: run make manifests" >&2; exit 1; }
 
 .PHONY: lint
-lint: $(STAMP) ## ruff and mypy
+lint: $(STAMP) ## ruff, mypy and the import contracts (import-linter)
 	$(BIN)/ruff check operator tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 DEV_DIR ?= .dev-cluster
 .PHONY: dev-up dev-down

@@ -59,15 +59,15 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.watch.watch import iter_resp_lines
 
-from ecs_operator.demo import install_crds
 from ecs_operator.devcluster import build
 from ecs_operator.devcluster.controlplane import AUDITED_NAMESPACE, running
+from ecs_operator.devcluster.demo import install_crds
 from ecs_operator.devcluster.nodes import NODE_GROUP_LABEL, NodeGroup, create_node_group
 from ecs_operator.ecs import arns
+from ecs_operator.ecs.labels import API_GROUP, API_VERSION, INDEX_LABEL, TASK_LABEL
 from ecs_operator.ecs.models import ClusterSpec, TaskDefinition, TaskSpec
 from ecs_operator.ecs.normalize import parse_task_definition
 from ecs_operator.ecs.translate import ClusterRef, TaskRef, task_pod
-from ecs_operator.labels import API_GROUP, API_VERSION, INDEX_LABEL, TASK_LABEL
 
 REPO = Path(__file__).resolve().parents[1]
 OPERATOR_MANIFEST = REPO / "manifests" / "ecs-operator.yaml"

@@ -31,11 +31,11 @@ from typing import Any
 
 from kubernetes import client, config
 
-from ecs_operator.demo import install_crds
 from ecs_operator.devcluster import build
 from ecs_operator.devcluster.controlplane import running
+from ecs_operator.devcluster.demo import install_crds
 from ecs_operator.devcluster.nodes import NodeGroup, create_node_group
-from ecs_operator.labels import API_GROUP, API_VERSION, TASK_LABEL
+from ecs_operator.ecs.labels import API_GROUP, API_VERSION, TASK_LABEL
 
 NAMESPACE = "chaos"
 CLUSTER = "chaos"

@@ -92,8 +92,8 @@ def node_group(kube: Kube) -> Iterator[Callable[..., list[str]]]:
 @pytest.fixture(scope="session")
 def crds_installed(kube: Kube) -> list[str]:
     """The CRDs (as `make crds` writes them to crds/) applied to the cluster and Established."""
-    from ecs_operator.crdgen import crds
-    from ecs_operator.demo import install_crds
+    from ecs_operator.devcluster.demo import install_crds
+    from ecs_operator.ecs.crds import crds
 
     install_crds(kube.api)
     return [manifest["metadata"]["name"] for manifest in crds().values()]

@@ -1,4 +1,7 @@
-"""The `ecs-operator` command: the local control plane today, the operator itself (`run`) next."""
+"""The `ecs-operator` command: the operator (`run`), the demo, the local control plane.
+
+The one module that wires the roles together; nothing imports it.
+"""
 
 from __future__ import annotations
 
@@ -54,55 +57,24 @@ def _controlplane_build(args: argparse.Namespace) -> int:
     return 0
 
 
-def _limit_malloc_arenas(arenas: int = 2) -> None:
-    """glibc gives threads that allocate at once their own malloc arenas (up to 8 per core) and
-    seldom returns their free memory; the operator runs a dozen threads that call the API."""
-    import contextlib
-    import ctypes
-    import ctypes.util
-
-    libc = ctypes.util.find_library("c")
-    if libc:
-        with contextlib.suppress(OSError, AttributeError):  # not glibc: musl has no arenas to limit
-            ctypes.CDLL(libc).mallopt(-8, arenas)  # M_ARENA_MAX
-
-
 def _run_operator(args: argparse.Namespace) -> int:
     """The operator itself: KUBECONFIG or in-cluster config; all namespaces or the listed ones."""
-    import logging
     import os
 
+    # Settings are read from the environment when the controller is imported: set them first.
     if args.region:
         os.environ["ECS_REGION"] = args.region
     if args.account_id:
         os.environ["ECS_ACCOUNT_ID"] = args.account_id
     if args.stopped_task_retention is not None:
         os.environ["ECS_STOPPED_TASK_RETENTION"] = str(args.stopped_task_retention)
-    _limit_malloc_arenas()
-    logging.basicConfig(level=getattr(logging, args.log_level.upper()),
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    if args.log_level != "debug":
-        # kopf logs every handler success at INFO: every cluster's status timer, every few
-        # seconds. Per-object warnings and errors still show; `--log-level debug` shows them all.
-        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
-    import kopf
+    from .controller.main import run
 
-    from . import handlers  # noqa: F401  (registers the handlers)
-    from .settings import SETTINGS
-
-    SETTINGS.namespaces = tuple(args.namespace or ())
-
-    kopf.run(
-        standalone=True,  # one replica, no peering: the Deployment uses strategy Recreate
-        clusterwide=not args.namespace,
-        namespaces=args.namespace or (),
-        liveness_endpoint=args.liveness,
-    )
-    return 0
+    return run(tuple(args.namespace or ()), args.log_level, args.liveness)
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
+    from .devcluster.demo import run_demo
 
     return run_demo(Path(args.examples), Path(args.dir).resolve(), hold=args.hold)
 

@@ -36,11 +36,11 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 from kubernetes.client.exceptions import ApiException
 
-from ecs_operator import plugin
 from ecs_operator.ecs.errors import InvalidInput
+from ecs_operator.ecs.labels import API_GROUP, API_VERSION
 from ecs_operator.ecs.normalize import parse_task_definition
 from ecs_operator.ecs.translate import label_value
-from ecs_operator.labels import API_GROUP, API_VERSION
+from ecs_operator.frontends import kubectl as plugin
 from tests.helpers import wait_for
 from tests.integration.test_reconcilers import Ecs
 from tests.integration.test_translation_cluster import task_definitions

@@ -15,7 +15,7 @@ from kubernetes.client.exceptions import ApiException
 
 from ecs_operator.devcluster.build import build_helm
 from ecs_operator.devcluster.controlplane import AUDITED_NAMESPACE
-from ecs_operator.labels import API_GROUP, API_VERSION
+from ecs_operator.ecs.labels import API_GROUP, API_VERSION
 from tests.helpers import start_operator, stop_operator, wait_for
 
 pytestmark = pytest.mark.controlplane

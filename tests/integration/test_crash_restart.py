@@ -9,7 +9,7 @@ import uuid
 import pytest
 from kubernetes import client
 
-from ecs_operator.labels import API_GROUP, API_VERSION, TASK_LABEL
+from ecs_operator.ecs.labels import API_GROUP, API_VERSION, TASK_LABEL
 from tests.helpers import start_operator, stop_operator, wait_for
 
 pytestmark = pytest.mark.controlplane

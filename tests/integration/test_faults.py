@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from kubernetes import client, config
 
-from ecs_operator.demo import install_crds
 from ecs_operator.devcluster.controlplane import ControlPlane
+from ecs_operator.devcluster.demo import install_crds
 from ecs_operator.devcluster.nodes import NodeGroup, create_node_group
-from ecs_operator.labels import API_GROUP, API_VERSION
+from ecs_operator.ecs.labels import API_GROUP, API_VERSION
 from tests.helpers import start_operator, stop_operator, wait_for
 from tests.stall_proxy import StallProxy
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from ecs_operator import plugin
+from ecs_operator.frontends import kubectl as plugin
 from tests.helpers import wait_for
 
 pytestmark = pytest.mark.controlplane

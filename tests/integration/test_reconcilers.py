@@ -11,7 +11,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from ecs_operator.labels import API_GROUP, API_VERSION
+from ecs_operator.ecs.labels import API_GROUP, API_VERSION
 from tests.helpers import wait_for
 
 pytestmark = pytest.mark.controlplane

@@ -25,8 +25,8 @@ from kubernetes.client.exceptions import ApiException
 from ecs_operator.ecs.errors import InvalidInput
 from ecs_operator.ecs.models import ClusterSpec, TaskSpec, kube_container_name
 from ecs_operator.ecs.normalize import parse_task_definition
+from ecs_operator.ecs.resources import task_definition_resource
 from ecs_operator.ecs.translate import ClusterRef, TaskRef, task_pod
-from ecs_operator.plugin import task_definition_resource
 
 pytestmark = pytest.mark.controlplane
 

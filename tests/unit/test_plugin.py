@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from ecs_operator.plugin import main
+from ecs_operator.frontends.kubectl import main
 
 CONTAINER = {"name": "web", "image": "nginx:1.27", "cpu": 256, "memory": 512,
              "portMappings": [{"containerPort": 80, "hostPort": 8080, "protocol": "tcp"}], "essential": True}

@@ -7,12 +7,12 @@ import json
 import sys
 from typing import Any
 
-from ecs_operator import caches, tasks
+from ecs_operator.controller import caches, tasks
+from ecs_operator.controller.revisions import ResolvedRevision
 from ecs_operator.ecs.models import ClusterSpec, TaskSpec
 from ecs_operator.ecs.normalize import parse_task_definition
 from ecs_operator.ecs.status import pod_last_status, task_record
 from ecs_operator.ecs.translate import ClusterRef, TaskRef, task_pod
-from ecs_operator.revisions import ResolvedRevision
 
 UID = "6f1c3f4e-8a0e-4d55-9a8e-0c1d2e3f4a5b"
 DEFINITION = parse_task_definition({"family": "web", "containerDefinitions": [

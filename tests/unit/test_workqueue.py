@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from ecs_operator.workqueue import WorkQueue, start_workers
+from ecs_operator.controller.workqueue import WorkQueue, start_workers
 
 
 def test_a_key_added_many_times_while_queued_is_handed_out_once() -> None:

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from ..labels import CLUSTER_LABEL
+from ..ecs.labels import CLUSTER_LABEL
 from .controlplane import KWOK_NODE_LABEL
 
 INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"

@@ -1,5 +1,6 @@
-"""The translation core: ECS models, their validation, and the ECS → Pod translation.
+"""The pure ECS core: models, validation, the ECS → Pod translation, status, ARNs, CRDs.
 
-Pure code: nothing in this package imports kopf or a Kubernetes client, so every rule is
-testable without a cluster (the import contract is checked in tests/unit/test_layers.py).
+Nothing in this package imports kopf, a Kubernetes client or another part of the operator, so
+every rule is testable without a cluster (import-linter checks it in `make test`; the contracts
+are in pyproject.toml).
 """

@@ -13,9 +13,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ..labels import ANNOTATION_CONTAINER_NAMES, ANNOTATION_ESSENTIAL
 from . import arns
 from .cql import ECS_ARCH, LABEL_ATTRIBUTES
+from .labels import ANNOTATION_CONTAINER_NAMES, ANNOTATION_ESSENTIAL
 
 ESSENTIAL_EXITED = "Essential container in task exited"
 # ECS's task lifecycle as this operator reports it, in order: a task only ever moves forward.

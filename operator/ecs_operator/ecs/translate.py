@@ -18,7 +18,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..labels import (
+from . import arns
+from .cql import HOSTNAME_LABEL, QueryError, attribute_label, combine_terms
+from .errors import InvalidInput, describe_validation_error
+from .labels import (
     ANNOTATION_CONTAINER_NAMES,
     ANNOTATION_ESSENTIAL,
     ANNOTATION_TASK_ARN,
@@ -32,9 +35,6 @@ from ..labels import (
     REVISION_LABEL,
     TASK_LABEL,
 )
-from . import arns
-from .cql import HOSTNAME_LABEL, QueryError, attribute_label, combine_terms
-from .errors import InvalidInput, describe_validation_error
 from .models import (
     DNS_SUBDOMAIN,
     ClusterSpec,

@@ -12,9 +12,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from ..ecs.errors import InvalidInput
+from ..ecs.models import TaskDefinition
 from . import kube
-from .ecs.errors import InvalidInput
-from .ecs.models import TaskDefinition
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from .ecs.models import ClusterSpec, TaskDefinition, TaskSpec
 from .labels import API_GROUP, API_VERSION
+from .models import ClusterSpec, TaskDefinition, TaskSpec
 
 DROP_KEYS = {"title", "additionalProperties_false", "propertyNames"}
 

@@ -15,8 +15,8 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
+from ..ecs.conditions import now
 from . import kube
-from .conditions import now
 
 log = logging.getLogger(__name__)
 

@@ -1,23 +1,21 @@
 """What the reconcilers read, kept from watches: ECSTasks, their Pods, clusters, families, nodes.
 
-Each object is kept trimmed to what is read of it; ECSTasks and Pods, the many, as packed JSON
-text. Pods are also indexed by their ECSTask and, as what they hold on their node, by cluster.
-Changes reach the ECSTask work queue as keys (`on_task`): a task's own change, a change of one
-of its Pods, and, for tasks waiting for them, a new cluster or task definition revision.
+One list-and-watch per kind, shared by every reconciler and by the cluster status timer. Each
+object is kept trimmed to what is read of it; ECSTasks and Pods, the many, as packed JSON text.
+Pods are also indexed by their ECSTask and, as what they hold on their node, by cluster. A
+reconciler hears of changes by subscribing to the caches it needs (`WatchCache.subscribe`).
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
 from typing import Any, NamedTuple
 
+from ..ecs.labels import API_GROUP, CLUSTER_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE
+from ..ecs.status import PodUsage, pod_usage
 from . import kube
-from .ecs.status import PodUsage, pod_usage
-from .labels import API_GROUP, CLUSTER_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE
 from .settings import SETTINGS
 from .watchcache import Key, Scope, WatchCache
 
@@ -111,32 +109,22 @@ def keep_cluster(body: dict[str, Any]) -> dict[str, Any]:
     return dict(body.get("spec") or {})
 
 
-@dataclass
-class Callbacks:
-    on_task: Callable[[Key], None]  # reconcile this ECSTask
-    forget_task: Callable[[Key], None]  # it is gone
-    pod_seen: Callable[[str, str, bool], None]  # (namespace, pod, deleting): the watch shows it now
-
-
 class Caches:
-    def __init__(self, scope: Scope, callbacks: Callbacks) -> None:
-        self.callbacks = callbacks
+    def __init__(self, scope: Scope) -> None:
         self._lock = threading.Lock()
         self._pods_of_task: dict[Key, dict[str, str]] = {}
         self._pods_of_cluster: dict[Key, dict[str, PodUsage]] = {}
         common: dict[str, Any] = {"get": kube.send, "stream": kube.stream, "scope": scope,
                                   "inactivity": SETTINGS.watch_inactivity_timeout}
         self.tasks: WatchCache[str] = WatchCache(
-            "ecstasks", partial(kube.custom_path, "ecstasks"), lambda b: pack(trim_task(b)), self._task_changed,
-            **common)
+            "ecstasks", partial(kube.custom_path, "ecstasks"), lambda b: pack(trim_task(b)), **common)
         self.pods: WatchCache[PodEntry] = WatchCache(
             "pods", partial(kube.core_path, "pods"), keep_pod, self._pod_changed,
             label_selector=f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}", **common)
         self.clusters: WatchCache[dict[str, Any]] = WatchCache(
-            "ecsclusters", partial(kube.custom_path, "ecsclusters"), keep_cluster, self._wakes_waiting, **common)
+            "ecsclusters", partial(kube.custom_path, "ecsclusters"), keep_cluster, **common)
         self.families: WatchCache[dict[str, Any]] = WatchCache(
-            "ecstaskdefinitions", partial(kube.custom_path, "ecstaskdefinitions"), keep_family,
-            self._wakes_waiting, **common)
+            "ecstaskdefinitions", partial(kube.custom_path, "ecstaskdefinitions"), keep_family, **common)
         self.nodes: WatchCache[dict[str, Any]] = WatchCache(
             "nodes", partial(kube.core_path, "nodes"), keep_node, None, namespaced=False, **common)
         self.all = (self.tasks, self.pods, self.clusters, self.families, self.nodes)
@@ -175,13 +163,7 @@ class Caches:
     def node_list(self) -> list[dict[str, Any]]:
         return [v for _, v in self.nodes.items()]
 
-    # ---------------------------------------------------------------- changes
-
-    def _task_changed(self, key: Key, old: str | None, new: str | None) -> None:
-        if new is None:
-            self.callbacks.forget_task(key)
-        else:
-            self.callbacks.on_task(key)
+    # ---------------------------------------------------------------- indexes
 
     def _pod_changed(self, key: Key, old: PodEntry | None, new: PodEntry | None) -> None:
         namespace, name = key
@@ -194,20 +176,6 @@ class Caches:
                     self._pods_of_task.setdefault((namespace, new.task), {})[name] = new.packed
                 if new.cluster:
                     self._pods_of_cluster.setdefault((namespace, new.cluster), {})[name] = new.usage
-        current = new or old
-        assert current is not None
-        self.callbacks.pod_seen(namespace, name, new is None or new.deleting)
-        if current.task:
-            self.callbacks.on_task((namespace, current.task))
-
-    def _wakes_waiting(self, key: Key, old: Any, new: Any) -> None:
-        """A cluster or a revision that has just appeared can resolve tasks waiting for it, sooner
-        than their backoff would look again."""
-        if new is None:
-            return
-        for task_key, packed in self.tasks.items():
-            if task_key[0] == key[0] and '"reason":"Unresolved"' in packed:
-                self.callbacks.on_task(task_key)
 
 
 def _unfile(index: dict[Key, dict[str, Any]], namespace: str, under: str | None, name: str) -> None:

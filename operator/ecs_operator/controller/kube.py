@@ -14,7 +14,7 @@ import urllib3
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from .labels import API_GROUP, API_VERSION
+from ..ecs.labels import API_GROUP, API_VERSION
 
 _api: client.ApiClient | None = None
 

@@ -18,21 +18,23 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
-from . import kube, tasks
-from .conditions import condition_writer, set_condition
-from .ecs import arns
-from .ecs.errors import InvalidInput, describe_validation_error
-from .ecs.models import ClusterSpec, TaskDefinition
-from .ecs.normalize import parse_task_definition
-from .ecs.status import PodUsage, container_instance, node_matches
-from .ecs.translate import default_node_selector, label_value
-from .labels import (
+from ..ecs import arns
+from ..ecs.conditions import condition_writer, set_condition
+from ..ecs.errors import InvalidInput, describe_validation_error
+from ..ecs.labels import (
     API_GROUP,
     API_VERSION,
     DEREGISTER_ANNOTATION,
     MANAGED_BY_LABEL,
     MANAGED_BY_VALUE,
 )
+from ..ecs.models import ClusterSpec, TaskDefinition
+from ..ecs.normalize import parse_task_definition
+from ..ecs.status import PodUsage, container_instance, node_matches
+from ..ecs.translate import default_node_selector, label_value
+from . import kube
+from .caches import Caches
+from .runtime import Runtime
 from .settings import SETTINGS
 from .watchcache import Scope
 
@@ -43,8 +45,8 @@ BACKOFF = 3
 
 
 @kopf.on.startup()
-def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
-    """Every kopf setting, in one place, and why; then the ECSTask workers start."""
+def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    """Every kopf setting, in one place, and why; then the caches and reconcilers start."""
     # Handler progress in an annotation, not in .status: our status is ECS's own shape. kopf
     # watches only the few ECSTaskDefinitions and ECSClusters; ECSTasks, the many, and their Pods
     # are watched and reconciled by tasks.py and never get these annotations.
@@ -71,14 +73,26 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     # 5 s apart: after an outage the operator must be back in sync quickly, and a relist is cheap.
     settings.batching.error_delays = [1, 1, 2, 3, 5]
     settings.networking.error_backoffs = [0.5, 1, 2, 3, 5, 5, 5, 5, 5]
-    # What the ECSTask reconciler reads is watched by caches.py, not by kopf (kopf watches only
-    # ECSTaskDefinitions and ECSClusters, for their handlers); its workers start once complete.
-    tasks.start(Scope(SETTINGS.namespaces))
+    # What the reconcilers read is watched by caches.py, not by kopf (kopf watches only
+    # ECSTaskDefinitions and ECSClusters, for their handlers); their workers start once complete.
+    # Handlers reach the runtime through kopf's memo (each object's memo is a copy of this one).
+    memo.runtime = Runtime(Scope(SETTINGS.namespaces))
+    memo.runtime.start()
 
 
 @kopf.on.cleanup()
-def shutdown(**_: Any) -> None:
-    tasks.stop()
+def shutdown(memo: kopf.Memo, **_: Any) -> None:
+    runtime: Runtime | None = getattr(memo, "runtime", None)
+    if runtime is not None:
+        runtime.stop()
+
+
+def _caches(memo: kopf.Memo) -> Caches | None:
+    """The watched caches, once every one is complete (half-listed ones would report things missing)."""
+    runtime: Runtime | None = getattr(memo, "runtime", None)
+    if runtime is None or not runtime.caches.synced:
+        return None
+    return runtime.caches
 
 
 # --------------------------------------------------------------------------- task definitions
@@ -230,11 +244,12 @@ def cluster_status(name: str, namespace: str, spec: ClusterSpec, nodes: list[dic
 # whole life, so a dozen clusters would starve every other handler. A timer takes a thread
 # only for the moment it runs.
 @kopf.timer(API_GROUP, API_VERSION, "ecsclusters", interval=SETTINGS.cluster_status_interval)
-def cluster_status_timer(body: kopf.Body, name: str, namespace: str, meta: kopf.Meta, **_: Any) -> None:
+def cluster_status_timer(body: kopf.Body, name: str, namespace: str, meta: kopf.Meta, memo: kopf.Memo,
+                         **_: Any) -> None:
     """Keep the cluster's status current from the watched nodes and task Pods (no extra reads)."""
-    caches = tasks.CACHES
-    if caches is None or not caches.synced:
-        return  # half-listed caches would report instances and tasks missing
+    caches = _caches(memo)
+    if caches is None:
+        return
     generation = meta.get("generation")
     try:
         spec = ClusterSpec.model_validate(dict(body.get("spec") or {}))
@@ -274,10 +289,10 @@ def _drain(name: str, namespace: str, spec: ClusterSpec, nodes: list[dict[str, A
 
 
 @kopf.on.delete(API_GROUP, API_VERSION, "ecsclusters", backoff=BACKOFF)
-def delete_cluster(body: kopf.Body, name: str, namespace: str, retry: int, **_: Any) -> None:
+def delete_cluster(body: kopf.Body, name: str, namespace: str, retry: int, memo: kopf.Memo, **_: Any) -> None:
     """As ECS's DeleteCluster: refused while tasks run (retried until they have stopped)."""
-    caches = tasks.CACHES
-    if caches is None or not caches.synced:
+    caches = _caches(memo)
+    if caches is None:
         raise kopf.TemporaryError("the task Pods are still being listed", delay=2)
     live = [p for p in caches.cluster_pods(namespace, label_value(name)) if p.last_status != "STOPPED"]
     if live:

@@ -78,7 +78,11 @@ def _gone(err: Exception) -> bool:
 
 
 class WatchCache(Generic[V]):
-    """Objects of one kind, kept as `keep(object)` by key; `on_change` hears of every difference.
+    """Objects of one kind, kept as `keep(object)` by key; subscribers hear of every difference.
+
+    One cache per kind serves every reconciler: each subscribes (`on_change` at construction,
+    more with `subscribe`) and maps a change to the keys it affects. Subscribers are called in
+    the order they subscribed, so an index kept by the first is current for the ones after it.
 
     `path(namespace)` is the collection's URL path (namespace None: across all namespaces, or a
     cluster-scoped kind). Reads are safe from any thread; only the reflector threads write.
@@ -88,7 +92,8 @@ class WatchCache(Generic[V]):
                  on_change: OnChange | None = None, *, get: Get, stream: Stream,
                  scope: Scope = Scope(), label_selector: str | None = None, namespaced: bool = True,
                  inactivity: float = 70.0, server_timeout: int = 300) -> None:
-        self.kind, self.path, self.keep, self.on_change = kind, path, keep, on_change
+        self.kind, self.path, self.keep = kind, path, keep
+        self._subscribers: list[OnChange] = [on_change] if on_change is not None else []
         self.get_json, self.stream = get, stream
         self.scope, self.label_selector, self.namespaced = scope, label_selector, namespaced
         self.inactivity, self.server_timeout = inactivity, server_timeout
@@ -96,6 +101,10 @@ class WatchCache(Generic[V]):
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._reflectors = [_Reflector(self, ns) for ns in (scope.watched() if namespaced else [None])]
+
+    def subscribe(self, on_change: OnChange) -> None:
+        """Hear of every change from now on (subscribe before `start`, to hear of the first list too)."""
+        self._subscribers.append(on_change)
 
     # ---------------------------------------------------------------- reading
 
@@ -172,12 +181,11 @@ class WatchCache(Generic[V]):
             self._drop(key)
 
     def _changed(self, key: Key, old: Any, new: Any) -> None:
-        if self.on_change is None:
-            return
-        try:
-            self.on_change(key, old, new)
-        except Exception:  # a bug in a callback must not stop the watch
-            log.exception("%s %s/%s: change callback failed", self.kind, *key)
+        for on_change in self._subscribers:
+            try:
+                on_change(key, old, new)
+            except Exception:  # a bug in a callback must not stop the watch (nor the other subscribers)
+                log.exception("%s %s/%s: change callback failed", self.kind, *key)
 
 
 class _Reflector(threading.Thread):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from .ecs import arns
+from ..ecs import arns
 
 
 def _float(name: str, default: float) -> float:

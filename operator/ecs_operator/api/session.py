@@ -1,0 +1,112 @@
+"""What one caller's ECS calls act on: a Kubernetes API client and the namespace its ECS lives in.
+
+The API layer reads and writes only the custom resources (and, for a revision's body, its
+immutable ConfigMap): what it does, `kubectl apply` could do too. API errors become ECS errors
+here, once, for every action.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from ..ecs.labels import API_GROUP, API_VERSION
+from .errors import EcsError
+
+T = TypeVar("T")
+# How long an action waits for the operator to answer (a registration, a task's first status).
+WAIT_SECONDS = 20.0
+
+
+class Session:
+    def __init__(self, api_client: client.ApiClient, namespace: str, wait_seconds: float = WAIT_SECONDS):
+        self.namespace = namespace
+        self.wait_seconds = wait_seconds
+        self.custom = client.CustomObjectsApi(api_client)
+        self.core = client.CoreV1Api(api_client)
+
+    @classmethod
+    def from_kubeconfig(cls, kubeconfig: str | None = None, context: str | None = None,
+                        namespace: str | None = None) -> Session:
+        """As kubectl chooses: the file (or KUBECONFIG, ~/.kube/config), the context, its namespace."""
+        try:
+            api_client = config.new_client_from_config(config_file=kubeconfig, context=context)
+            contexts, active = config.list_kube_config_contexts(config_file=kubeconfig)
+        except (config.ConfigException, OSError, TypeError) as err:
+            raise EcsError("ClientException", f"no usable kubeconfig: {err}") from None
+        chosen = next((c for c in contexts if c["name"] == context), active) if context else active
+        return cls(api_client, namespace or (chosen or {}).get("context", {}).get("namespace") or "default")
+
+    # ---------------------------------------------------------------- custom resources
+
+    def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        try:
+            return fn(API_GROUP, API_VERSION, self.namespace, *args, **kwargs)
+        except ApiException as err:
+            raise _ecs_error(err) from None
+
+    def list(self, plural: str, label_selector: str = "") -> list[dict[str, Any]]:
+        answer: dict[str, Any] = self._call(self.custom.list_namespaced_custom_object, plural,
+                                            label_selector=label_selector)
+        items: list[dict[str, Any]] = answer["items"]
+        return items
+
+    def get(self, plural: str, name: str) -> dict[str, Any] | None:
+        try:
+            obj: dict[str, Any] = self.custom.get_namespaced_custom_object(API_GROUP, API_VERSION, self.namespace,
+                                                                          plural, name)
+            return obj
+        except ApiException as err:
+            if err.status == 404 and not _not_installed(err):
+                return None
+            raise _ecs_error(err) from None
+
+    def create(self, plural: str, body: dict[str, Any]) -> dict[str, Any]:
+        created: dict[str, Any] = self._call(self.custom.create_namespaced_custom_object, plural, body)
+        return created
+
+    def patch(self, plural: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        patched: dict[str, Any] = self._call(self.custom.patch_namespaced_custom_object, plural, name, body)
+        return patched
+
+    def config_map_data(self, name: str) -> dict[str, str]:
+        try:
+            data: dict[str, str] = self.core.read_namespaced_config_map(name, self.namespace).data or {}
+            return data
+        except ApiException as err:
+            raise _ecs_error(err) from None
+
+    # ---------------------------------------------------------------- waiting for the operator
+
+    def wait(self, probe: Callable[[], T | None]) -> T | None:
+        """`probe()` until it is truthy or `wait_seconds` have passed; its last value."""
+        deadline = time.monotonic() + self.wait_seconds
+        while True:
+            value = probe()
+            if value or time.monotonic() > deadline:
+                return value
+            time.sleep(0.2)
+
+
+def _not_installed(err: ApiException) -> bool:
+    return err.status == 404 and "the server could not find the requested resource" in (err.body or "")
+
+
+def _ecs_error(err: ApiException) -> EcsError:
+    if _not_installed(err):
+        return EcsError("ServerException", "the ECS custom resources are not installed in this cluster "
+                                           "(kubectl apply -f crds/)")
+    if err.status in (400, 422):
+        try:
+            message = json.loads(err.body).get("message", err.body)
+        except (TypeError, ValueError):
+            message = err.body
+        return EcsError("ClientException", str(message))
+    if err.status == 403:
+        return EcsError("AccessDeniedException", str(err.reason))
+    return EcsError("ServerException", f"the Kubernetes API answered {err.status} {err.reason}")

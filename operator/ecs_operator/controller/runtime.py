@@ -1,0 +1,32 @@
+"""The operator's runtime: one set of watched caches, and the reconcilers that share them."""
+
+from __future__ import annotations
+
+import logging
+
+from . import events
+from .caches import Caches
+from .tasks import TaskReconciler
+from .watchcache import Scope
+
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    def __init__(self, scope: Scope) -> None:
+        self.caches = Caches(scope)
+        # Reconcilers subscribe to the caches when made: before the caches start, so that they
+        # hear of every object of the first list.
+        self.tasks = TaskReconciler(self.caches)
+        self.reconcilers = (self.tasks,)
+
+    def start(self) -> None:
+        events.start()
+        self.caches.start()
+        for reconciler in self.reconcilers:
+            reconciler.start()
+
+    def stop(self) -> None:
+        for reconciler in self.reconcilers:
+            reconciler.stop()
+        self.caches.stop()

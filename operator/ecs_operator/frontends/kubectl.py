@@ -1,0 +1,304 @@
+"""`kubectl ecs` (console script `kubectl-ecs`): the `aws ecs` verbs, on Kubernetes.
+
+What the aws CLI is to botocore: each verb parses the aws CLI's flags into ECS's request shape,
+calls the ECS API layer, and prints the answer as the aws CLI does (JSON by default, YAML or a
+table), following `nextToken` on the list verbs. Errors are ECS's
+(`An error occurred (ClusterNotFoundException) …`) with exit status 254, as the aws CLI's.
+
+`convert` is the offline window onto the translation: ECS JSON in, the ECSTaskDefinition
+custom resource (and with --pod, the Pod one task of it becomes on a cluster named `default`)
+out, as a multi-document YAML stream, like `kompose convert` or `helm template`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+import yaml
+
+from ..api import EcsError, Session, call
+from ..api.shapes import iso_timestamps
+from ..ecs.errors import InvalidInput
+from ..ecs.models import ClusterSpec, TaskSpec
+from ..ecs.normalize import parse_task_definition
+from ..ecs.resources import task_definition_resource
+from ..ecs.translate import ClusterRef, TaskRef, task_pod
+
+OFFLINE_NAMESPACE = "default"
+OFFLINE_CLUSTER = "default"
+# Offline, nothing has a uid yet: derive a stable one so the output is reproducible.
+OFFLINE_UID_NAMESPACE = uuid.UUID("2b0e4a44-9c1c-5d2e-9a55-1f0d0c7e6a01")
+# The aws CLI's exit status for an error the service returned.
+SERVICE_ERROR_EXIT = 254
+
+
+class UsageError(Exception):
+    pass
+
+
+def read_cli_input(value: str) -> Any:
+    """`file://path`, `file://-` or `-` (stdin), or the JSON text itself, as the aws CLI takes it."""
+    if value in ("-", "file://-"):
+        text = sys.stdin.read()
+    elif value.startswith("file://"):
+        path = value.removeprefix("file://")
+        try:
+            with open(path, encoding="utf-8") as handle:
+                text = handle.read()
+        except OSError as err:
+            raise UsageError(f"cannot read {path}: {err.strerror}") from None
+    else:
+        text = value
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise UsageError(f"--cli-input-json is not valid JSON: {err.msg} at line {err.lineno} column {err.colno}")\
+            from None
+
+
+def json_argument(option: str, text: str) -> Any:
+    """A JSON-valued option, or a usage error naming it (as the aws CLI does)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise EcsError("ParamValidation", f"{option}: invalid JSON ({err.msg} at line {err.lineno} column "
+                                          f"{err.colno})") from None
+
+
+# --------------------------------------------------------------------------- verbs
+
+
+@dataclass(frozen=True)
+class Option:
+    """One aws CLI flag and the request member it sets."""
+
+    flag: str
+    member: str
+    kind: str = "str"  # str | int | json | list
+    default: Any = None
+    required: bool = False
+    choices: tuple[str, ...] | None = None
+    metavar: str | None = None
+
+
+@dataclass(frozen=True)
+class Verb:
+    name: str
+    operation: str
+    help: str
+    options: tuple[Option, ...] = ()
+    table: Callable[[dict[str, Any]], list[list[str]]] | None = None
+    pages: str | None = None  # the list a List operation pages through
+
+
+CLUSTER = Option("--cluster", "cluster", default="default")
+TASK_DEFINITION = Option("--task-definition", "taskDefinition", required=True, metavar="FAMILY[:REVISION]")
+
+
+def _list_table(key: str) -> Callable[[dict[str, Any]], list[list[str]]]:
+    return lambda answer: [[key.upper()]] + [[a] for a in answer[key]]
+
+
+def _tasks_table(answer: dict[str, Any]) -> list[list[str]]:
+    rows = [["TASK", "LAST STATUS", "DESIRED", "TASK DEFINITION", "STOP CODE"]]
+    tasks = answer.get("tasks") or ([answer["task"]] if "task" in answer else [])
+    for t in tasks:
+        rows.append([t["taskArn"].rsplit("/", 1)[-1], t.get("lastStatus", ""), t.get("desiredStatus", ""),
+                     t.get("taskDefinitionArn", "").rsplit("/", 1)[-1], t.get("stopCode", "")])
+    return rows
+
+
+def _clusters_table(answer: dict[str, Any]) -> list[list[str]]:
+    clusters = answer.get("clusters") or [answer["cluster"]]
+    return [["CLUSTER", "STATUS", "INSTANCES", "RUNNING", "PENDING"]] + [
+        [c["clusterName"], c["status"], str(c["registeredContainerInstancesCount"]), str(c["runningTasksCount"]),
+         str(c["pendingTasksCount"])] for c in clusters]
+
+
+def _task_definition_table(answer: dict[str, Any]) -> list[list[str]]:
+    td = answer["taskDefinition"]
+    return [["TASK DEFINITION", "STATUS", "CONTAINERS"],
+            [f"{td['family']}:{td['revision']}", td["status"],
+             ", ".join(c["name"] for c in td["containerDefinitions"])]]
+
+
+def _instances_table(answer: dict[str, Any]) -> list[list[str]]:
+    rows = [["INSTANCE", "STATUS", "CPU LEFT", "MEMORY LEFT", "RUNNING", "PENDING"]]
+    for i in answer["containerInstances"]:
+        left = {r["name"]: r.get("integerValue") for r in i["remainingResources"]}
+        rows.append([i["ec2InstanceId"], i["status"], str(left.get("CPU")), str(left.get("MEMORY")),
+                     str(i["runningTasksCount"]), str(i["pendingTasksCount"])])
+    return rows
+
+
+VERBS = (
+    Verb("create-cluster", "CreateCluster", "create an ECS cluster (an ECSCluster)",
+         (Option("--cluster-name", "clusterName", default="default"),), _clusters_table),
+    Verb("list-clusters", "ListClusters", "list cluster ARNs", (), _list_table("clusterArns"), "clusterArns"),
+    Verb("describe-clusters", "DescribeClusters", "describe clusters",
+         (Option("--clusters", "clusters", "list"),), _clusters_table),
+    Verb("register-task-definition", "RegisterTaskDefinition", "register a task definition revision",
+         (Option("--cli-input-json", "", metavar="file://PATH"), Option("--family", "family"),
+          Option("--container-definitions", "containerDefinitions", "json", metavar="JSON")),
+         _task_definition_table),
+    Verb("list-task-definitions", "ListTaskDefinitions", "list task definition ARNs",
+         (Option("--family-prefix", "familyPrefix"),
+          Option("--status", "status", default="ACTIVE", choices=("ACTIVE", "INACTIVE")),
+          Option("--sort", "sort", default="ASC", choices=("ASC", "DESC"))),
+         _list_table("taskDefinitionArns"), "taskDefinitionArns"),
+    Verb("describe-task-definition", "DescribeTaskDefinition", "describe a revision", (TASK_DEFINITION,),
+         _task_definition_table),
+    Verb("deregister-task-definition", "DeregisterTaskDefinition", "make a revision INACTIVE", (TASK_DEFINITION,),
+         _task_definition_table),
+    Verb("run-task", "RunTask", "run tasks (an ECSTask labelled ephemeral)",
+         (CLUSTER, TASK_DEFINITION, Option("--count", "count", "int", default=1),
+          Option("--overrides", "overrides", "json", metavar="JSON"), Option("--started-by", "startedBy"),
+          Option("--group", "group"),
+          Option("--placement-constraints", "placementConstraints", "json", metavar="JSON"),
+          Option("--placement-strategy", "placementStrategy", "json", metavar="JSON")), _tasks_table),
+    Verb("describe-tasks", "DescribeTasks", "describe tasks by ARN or id",
+         (CLUSTER, Option("--tasks", "tasks", "list", required=True)), _tasks_table),
+    Verb("list-tasks", "ListTasks", "list task ARNs",
+         (CLUSTER, Option("--family", "family"), Option("--started-by", "startedBy"),
+          Option("--desired-status", "desiredStatus", default="RUNNING", choices=("RUNNING", "STOPPED"))),
+         _list_table("taskArns"), "taskArns"),
+    Verb("stop-task", "StopTask", "stop a task",
+         (CLUSTER, Option("--task", "task", required=True), Option("--reason", "reason")), _tasks_table),
+    Verb("list-container-instances", "ListContainerInstances", "list container instance ARNs",
+         (CLUSTER, Option("--status", "status", choices=("ACTIVE", "DRAINING"))),
+         _list_table("containerInstanceArns"), "containerInstanceArns"),
+    Verb("describe-container-instances", "DescribeContainerInstances", "describe container instances",
+         (CLUSTER, Option("--container-instances", "containerInstances", "list", required=True)), _instances_table),
+)
+
+
+def request_of(verb: Verb, args: argparse.Namespace) -> dict[str, Any]:
+    """The ECS request the flags stand for (register-task-definition: --cli-input-json, then the flags)."""
+    request: dict[str, Any] = {}
+    if verb.operation == "RegisterTaskDefinition" and args.cli_input_json:
+        request = read_cli_input(args.cli_input_json)
+        if not isinstance(request, dict):
+            raise EcsError("ClientException", "(input): a task definition must be a JSON object")
+    for option in verb.options:
+        value = getattr(args, _dest(option))
+        if not option.member or value is None:
+            continue
+        request[option.member] = json_argument(option.flag, value) if option.kind == "json" else value
+    return request
+
+
+def answer_of(verb: Verb, session: Session, request: dict[str, Any]) -> dict[str, Any]:
+    """The action's answer; a List action's pages joined, as the aws CLI does."""
+    answer = call(session, verb.operation, request)
+    while verb.pages and answer.get("nextToken"):
+        more = call(session, verb.operation, {**request, "nextToken": answer["nextToken"]})
+        answer = {**more, verb.pages: answer[verb.pages] + more[verb.pages]}
+    answer.pop("nextToken", None)
+    return answer
+
+
+def _dest(option: Option) -> str:
+    return option.flag.lstrip("-").replace("-", "_")
+
+
+def _run_verb(verb: Verb, args: argparse.Namespace) -> int:
+    session = Session.from_kubeconfig(args.kubeconfig, args.context, args.namespace)
+    return emit(args, answer_of(verb, session, request_of(verb, args)), verb.table)
+
+
+# --------------------------------------------------------------------------- output
+
+
+def emit(args: argparse.Namespace, answer: dict[str, Any],
+         table: Callable[[dict[str, Any]], list[list[str]]] | None) -> int:
+    answer = iso_timestamps(answer)
+    if args.output == "yaml":
+        sys.stdout.write(yaml.safe_dump(answer, sort_keys=False))
+    elif args.output == "table" and table is not None:
+        rows = table(answer)
+        widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))] if rows else []
+        for row in rows:
+            sys.stdout.write("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() + "\n")
+    else:
+        sys.stdout.write(json.dumps(answer, indent=4) + "\n")
+    return 0
+
+
+# --------------------------------------------------------------------------- convert (offline)
+
+
+def convert(args: argparse.Namespace) -> int:
+    normalized = parse_task_definition(read_cli_input(args.cli_input_json))
+    resource = task_definition_resource(normalized)
+    documents = [resource]
+    if args.pod:
+        family = normalized.definition.family
+        task = TaskRef(name=resource["metadata"]["name"], namespace=OFFLINE_NAMESPACE,
+                       uid=str(uuid.uuid5(OFFLINE_UID_NAMESPACE, family)))
+        documents.append(task_pod(normalized.definition, 1, TaskSpec(taskDefinition=family),
+                                  ClusterRef(OFFLINE_CLUSTER, ClusterSpec()), task))
+    ignored = normalized.definition.ignored_fields()
+    header = ""
+    if ignored:
+        header = "# accepted, but not used on Kubernetes: " + ", ".join(ignored) + "\n"
+    sys.stdout.write(header + yaml.safe_dump_all(documents, sort_keys=False, explicit_start=True))
+    return 0
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="kubectl ecs", description="The aws ecs verbs, on Kubernetes.")
+    verbs = top.add_subparsers(dest="verb", required=True)
+    for verb in VERBS:
+        p = verbs.add_parser(verb.name, help=verb.help)
+        for option in verb.options:
+            extra: dict[str, Any] = {"nargs": "+" if option.required else "*"} if option.kind == "list" else {}
+            if option.kind == "int":
+                extra["type"] = int
+            p.add_argument(option.flag, default=option.default, required=option.required, choices=option.choices,
+                           metavar=option.metavar, **extra)
+        p.add_argument("--namespace", "-n", help="namespace of the ECS resources (default: the context's)")
+        p.add_argument("--context", help="kubeconfig context")
+        p.add_argument("--kubeconfig", help="kubeconfig file (default: KUBECONFIG or ~/.kube/config)")
+        p.add_argument("--output", default="json", choices=["json", "yaml", "table"])
+        p.set_defaults(func=lambda a, verb=verb: _run_verb(verb, a), operation=verb.operation)
+    conv = verbs.add_parser("convert", help="print the custom resource (and with --pod, the Pod) for ECS JSON, "
+                                            "with no cluster")
+    conv.add_argument("--cli-input-json", required=True, metavar="file://PATH",
+                      help="a RegisterTaskDefinition input, describe-task-definition output, or the 2014 "
+                           "preview shape; file://-  or - reads stdin")
+    conv.add_argument("--pod", action="store_true", help="also print the Pod of one task on cluster 'default'")
+    conv.set_defaults(func=convert, operation="RegisterTaskDefinition")
+    return top
+
+
+def _fail(message: str) -> NoReturn:
+    sys.stderr.write(message.rstrip() + "\n")
+    raise SystemExit(1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except InvalidInput as err:  # convert: every problem on a line of its own
+        _fail("An error occurred (ClientException) when calling the RegisterTaskDefinition operation:\n"
+              + "\n".join(f"  {problem}" for problem in err.problems))
+    except EcsError as err:
+        sys.stderr.write(f"\nAn error occurred ({err.code}) when calling the {args.operation} operation: "
+                         f"{err.message}\n")
+        raise SystemExit(SERVICE_ERROR_EXIT) from None
+    except UsageError as err:
+        _fail(f"error: {err}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
