@@ -46,14 +46,22 @@ e2e-kind: $(STAMP) helm ## kind + image + helm install, then the same integratio
 .PHONY: venv
 venv: $(STAMP) ## Create .venv with the package and its test tools
 
+# Debian's python3 creates virtualenvs only with python3-venv: installed here when missing (as
+# root), otherwise one line says how.
 $(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import ensurepip' 2>/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "==> installing python3-venv (apt-get), which python3 -m venv needs"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null; \
+	  else echo "error: $(PYTHON) cannot create a virtualenv: sudo apt-get install python3-venv, then make again" >&2; \
+	    exit 1; fi; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
 .PHONY: controlplane
-controlplane: $(STAMP) ## Build the pinned Kubernetes + kwok binaries into ~/.cache (once per pin)
+controlplane: $(STAMP) ## Build the pinned Kubernetes, kwok and etcd binaries into ~/.cache (once per pin)
 	$(BIN)/ecs-operator controlplane
 
 CRD_DIRS := crds charts/ecs-operator/crds

@@ -6,6 +6,7 @@ The one module that wires the roles together; nothing imports it.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -59,8 +60,6 @@ def _controlplane_build(args: argparse.Namespace) -> int:
 
 def _run_operator(args: argparse.Namespace) -> int:
     """The operator itself: KUBECONFIG or in-cluster config; all namespaces or the listed ones."""
-    import os
-
     # Settings are read from the environment when the controller is imported: set them first.
     if args.region:
         os.environ["ECS_REGION"] = args.region
@@ -120,9 +119,31 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+def _one_line(err: BaseException) -> str:
+    """What went wrong and what to do, in one line, for errors a newcomer can meet."""
+    from kubernetes.client.exceptions import ApiException
+    from urllib3.exceptions import HTTPError
+
+    if isinstance(err, ApiException):
+        return (f"the Kubernetes API answered {err.status} {err.reason}; check that KUBECONFIG names a cluster "
+                "you may use")
+    if isinstance(err, HTTPError):
+        return f"cannot reach the Kubernetes API server ({err}); check KUBECONFIG, or unset it for a local one"
+    return str(err) or type(err).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        return 130
+    except Exception as err:
+        # Every failure is one line saying what to do; the traceback is there for the asking.
+        if os.environ.get("ECS_OPERATOR_DEBUG"):
+            raise
+        print(f"error: {_one_line(err)} (ECS_OPERATOR_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

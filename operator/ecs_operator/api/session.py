@@ -7,11 +7,13 @@ here, once, for every action.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
+import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
@@ -45,10 +47,8 @@ class Session:
     # ---------------------------------------------------------------- custom resources
 
     def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        try:
+        with _ecs_errors():
             return fn(API_GROUP, API_VERSION, self.namespace, *args, **kwargs)
-        except ApiException as err:
-            raise _ecs_error(err) from None
 
     def list(self, plural: str, label_selector: str = "") -> list[dict[str, Any]]:
         answer: dict[str, Any] = self._call(self.custom.list_namespaced_custom_object, plural,
@@ -57,14 +57,15 @@ class Session:
         return items
 
     def get(self, plural: str, name: str) -> dict[str, Any] | None:
-        try:
-            obj: dict[str, Any] = self.custom.get_namespaced_custom_object(API_GROUP, API_VERSION, self.namespace,
-                                                                          plural, name)
-            return obj
-        except ApiException as err:
-            if err.status == 404 and not _not_installed(err):
-                return None
-            raise _ecs_error(err) from None
+        with _ecs_errors():
+            try:
+                obj: dict[str, Any] = self.custom.get_namespaced_custom_object(
+                    API_GROUP, API_VERSION, self.namespace, plural, name)
+                return obj
+            except ApiException as err:
+                if err.status == 404 and not _not_installed(err):
+                    return None
+                raise
 
     def create(self, plural: str, body: dict[str, Any]) -> dict[str, Any]:
         created: dict[str, Any] = self._call(self.custom.create_namespaced_custom_object, plural, body)
@@ -75,11 +76,9 @@ class Session:
         return patched
 
     def config_map_data(self, name: str) -> dict[str, str]:
-        try:
+        with _ecs_errors():
             data: dict[str, str] = self.core.read_namespaced_config_map(name, self.namespace).data or {}
             return data
-        except ApiException as err:
-            raise _ecs_error(err) from None
 
     # ---------------------------------------------------------------- waiting for the operator
 
@@ -97,11 +96,23 @@ def _not_installed(err: ApiException) -> bool:
     return err.status == 404 and "the server could not find the requested resource" in (err.body or "")
 
 
+@contextlib.contextmanager
+def _ecs_errors() -> Iterator[None]:
+    """API errors, and an unreachable API server, as ECS errors."""
+    try:
+        yield
+    except ApiException as err:
+        raise _ecs_error(err) from None
+    except urllib3.exceptions.HTTPError as err:
+        raise EcsError("ServerException", f"cannot reach the Kubernetes API server ({err}); check the "
+                                          "kubeconfig (--kubeconfig, KUBECONFIG)") from None
+
+
 def _ecs_error(err: ApiException) -> EcsError:
     if _not_installed(err):
         return EcsError("ServerException", "the ECS custom resources are not installed in this cluster "
                                            "(kubectl apply -f crds/)")
-    if err.status in (400, 422):
+    if err.status in (400, 404, 409, 422):  # refused by admission, gone meanwhile, or a conflict
         try:
             message = json.loads(err.body).get("message", err.body)
         except (TypeError, ValueError):

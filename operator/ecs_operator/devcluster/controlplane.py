@@ -13,6 +13,7 @@ import contextlib
 import ctypes
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -44,13 +45,45 @@ AUDITED_NAMESPACE = "ecs-system"
 
 
 class ControlPlaneError(RuntimeError):
-    """The control plane failed to start; the message carries the failing component's log tail."""
+    """The control plane failed to start: one line saying what failed, where its log is, what to do."""
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+class PortTakenError(ControlPlaneError):
+    """A component found its port taken: another process bound it after we chose it (a race)."""
+
+
+PORT_NAMES = ("etcd", "etcd-peer", "apiserver", "scheduler", "controller-manager", "kwok")
+
+
+def _free_ports(names: tuple[str, ...] = PORT_NAMES) -> dict[str, int]:
+    """Free loopback ports, all different: every socket stays bound until all are chosen."""
+    with contextlib.ExitStack() as stack:
+        ports = {}
+        for name in names:
+            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            sock.bind(("127.0.0.1", 0))
+            ports[name] = int(sock.getsockname()[1])
+        return ports
+
+
+def _one_line(text: str, limit: int = 240) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _log_cause(text: str) -> str:
+    """The line of a component's log that most likely says why it stopped, on one line."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    for line in reversed(lines[-60:]):
+        if line.startswith("{"):
+            with contextlib.suppress(ValueError, AttributeError):
+                entry = json.loads(line)
+                if entry.get("level") in ("fatal", "panic", "error"):
+                    return _one_line(": ".join(str(entry[k]) for k in ("msg", "error") if entry.get(k)))
+            continue
+        if re.match(r"(Error|error|[EF]\d{4} )", line):
+            return _one_line(line)
+    return _one_line(lines[-1]) if lines else ""
 
 
 def _die_with_parent() -> None:
@@ -61,10 +94,16 @@ def _die_with_parent() -> None:
 
 
 def etcd_binary() -> str:
-    found = shutil.which("etcd") or ("/usr/bin/etcd" if Path("/usr/bin/etcd").exists() else None)
-    if not found:
-        raise ControlPlaneError("etcd not found: install Debian's etcd-server (apt-get install etcd-server)")
-    return found
+    """The pinned etcd built by `make controlplane`, or the one ECS_ETCD_BINARY names."""
+    override = os.environ.get("ECS_ETCD_BINARY")
+    if override:
+        if not os.access(override, os.X_OK):
+            raise ControlPlaneError(f"ECS_ETCD_BINARY={override} is not an executable file: fix or unset it")
+        return override
+    built = build.etcd_binary()
+    if not built.is_file():
+        raise ControlPlaneError(f"etcd is not built ({built} missing): run `make controlplane` first")
+    return str(built)
 
 
 @dataclass
@@ -118,36 +157,48 @@ class ControlPlane:
         bins = build.bin_dir()
         if not build.binaries_ready():
             raise ControlPlaneError(
-                f"control-plane binaries missing in {bins}: run `make controlplane` first"
+                f"control-plane binaries missing in {bins} or {build.etcd_binary().parent}: "
+                "run `make controlplane` first"
             )
+        missing = build.missing_system_commands()
+        if missing:
+            raise ControlPlaneError(build.install_hint(missing))
         self.log_dir.mkdir(exist_ok=True)
         keys = pki.create(self.dir / "pki")
-        self.ports = {
-            name: _free_port()
-            for name in ("etcd", "etcd-peer", "apiserver", "scheduler", "controller-manager", "kwok")
-        }
-        self._write_kubeconfig(keys)
         deadline = time.monotonic() + timeout
-        try:
-            self._start_etcd()
-            self._wait_http(f"http://127.0.0.1:{self.ports['etcd']}/health", "etcd", deadline)
-            self._start_apiserver(keys, bins)
-            self._wait_apiserver(keys, deadline)
-            self._start_scheduler(bins)
-            self._start_controller_manager(keys, bins)
-            self._start_kwok(bins)
-            self._write_state()
-            self._wait_http(
-                f"https://127.0.0.1:{self.ports['scheduler']}/healthz", "kube-scheduler", deadline
-            )
-            self._wait_http(
-                f"https://127.0.0.1:{self.ports['controller-manager']}/healthz",
-                "kube-controller-manager", deadline,
-            )
-            self._wait_default_service_account(keys, deadline)
-        except BaseException:
-            self.stop()
-            raise
+        # Ports are chosen free, but another process may bind one before its component does:
+        # then start again on fresh ports, once.
+        for attempt in range(2):
+            try:
+                self._start_components(keys, bins, deadline)
+                return
+            except PortTakenError:
+                self.stop()
+                if attempt:
+                    raise
+            except BaseException:
+                self.stop()
+                raise
+
+    def _start_components(self, keys: pki.Pki, bins: Path, deadline: float) -> None:
+        self.ports = _free_ports()
+        self._write_kubeconfig(keys)
+        self._start_etcd()
+        self._wait_http(f"http://127.0.0.1:{self.ports['etcd']}/health", "etcd", deadline)
+        self._start_apiserver(keys, bins)
+        self._wait_apiserver(keys, deadline)
+        self._start_scheduler(bins)
+        self._start_controller_manager(keys, bins)
+        self._start_kwok(bins)
+        self._write_state()
+        self._wait_http(
+            f"https://127.0.0.1:{self.ports['scheduler']}/healthz", "kube-scheduler", deadline
+        )
+        self._wait_http(
+            f"https://127.0.0.1:{self.ports['controller-manager']}/healthz",
+            "kube-controller-manager", deadline,
+        )
+        self._wait_default_service_account(keys, deadline)
 
     def _spawn(self, component: str, argv: list[str], append_log: bool = False) -> None:
         self._argv[component] = argv
@@ -175,10 +226,11 @@ class ControlPlane:
         client = f"http://127.0.0.1:{self.ports['etcd']}"
         peer = f"http://127.0.0.1:{self.ports['etcd-peer']}"
         self._spawn("etcd", [
-            etcd_binary(), "--name=default", f"--data-dir={data}",
+            # Not "default": etcd 3.6 warns about that name.
+            etcd_binary(), "--name=ecs-dev", f"--data-dir={data}",
             f"--listen-client-urls={client}", f"--advertise-client-urls={client}",
             f"--listen-peer-urls={peer}", f"--initial-advertise-peer-urls={peer}",
-            f"--initial-cluster=default={peer}",
+            f"--initial-cluster=ecs-dev={peer}",
             "--listen-metrics-urls=",
             # Compaction keeps a long benchmark's etcd small; 5 minutes of history is ample
             # for watch resumption, and shorter values are how tests force 410 Gone.
@@ -227,10 +279,8 @@ class ControlPlane:
             # Privileged Pods must be admissible so an ECSCluster's policy can allow them; our
             # operator refuses them by default, and Pod Security admission still applies.
             "--allow-privileged=true",
-            # Streaming lists need etcd's RequestWatchProgress (etcd >= 3.4.31), which Debian's
-            # etcd 3.4.23 lacks: with WatchList on, kwok's watches kept failing and re-listing with
-            # backoff, so Pods reached Running tens of seconds late. Off, clients use LIST+WATCH.
-            "--feature-gates=WatchList=false",
+            # WatchList (streaming lists) stays at its default: it needs etcd's RequestWatchProgress,
+            # which the pinned etcd 3.6 has (Debian's 3.4.23 did not, and needed WatchList=false).
             "--profiling=true",
             "--v=1",
         ])
@@ -315,10 +365,24 @@ class ControlPlane:
     def _check_alive(self) -> None:
         for component, proc in self._procs.items():
             if proc.poll() is not None:
-                raise ControlPlaneError(
-                    f"{component} exited with status {proc.returncode}; last lines of "
-                    f"{self.log(component)}:\n{self.log_tail(component)}"
-                )
+                raise self._exited(component, proc.returncode)
+
+    def _exited(self, component: str, status: int) -> ControlPlaneError:
+        """One line: which component died, why (from its log), where the log is, what to do."""
+        log = self.log(component)
+        text = log.read_text(errors="replace") if log.exists() else ""
+        taken = re.search(r"127\.0\.0\.1:(\d+): bind: address already in use", text)
+        if taken:
+            port = int(taken[1])
+            name = next((n for n, p in self.ports.items() if p == port), "its")
+            return PortTakenError(
+                f"{component} could not listen on 127.0.0.1:{port} ({name} port): another process took it "
+                f"after it was chosen as free; run again (see `ss -ltnp 'sport = :{port}'` and {log})"
+            )
+        cause = _log_cause(text)
+        return ControlPlaneError(
+            f"{component} exited at start with status {status}{f' ({cause})' if cause else ''}; see {log}"
+        )
 
     def _ssl_context(self, keys: pki.Pki | None = None) -> ssl.SSLContext:
         if keys is None:
@@ -347,9 +411,11 @@ class ControlPlane:
             if probe():
                 return
             if time.monotonic() > deadline:
+                text = self.log(component).read_text(errors="replace") if self.log(component).exists() else ""
+                cause = _log_cause(text)
                 raise ControlPlaneError(
-                    f"timed out waiting for {what}; last lines of {self.log(component)}:\n"
-                    f"{self.log_tail(component)}"
+                    f"timed out waiting for {what}{f' (last in its log: {cause})' if cause else ''}; "
+                    f"see {self.log(component)}; a slow machine may need a longer --timeout"
                 )
             time.sleep(0.1)
 

@@ -10,5 +10,6 @@ rebuilds exactly what changed and nothing else.
 KUBERNETES_VERSION = "v1.37.2"
 KWOK_VERSION = "v0.8.0"
 HELM_VERSION = "v3.22.0"
-# etcd comes from Debian's etcd-server package (3.4.x), which kube-apiserver accepts.
-ETCD_DEBIAN_PACKAGE = "etcd-server"
+# etcd is built from its Go module go.etcd.io/etcd/server/v3 (package etcdmain), like the others:
+# the newest v3.6.x on the Go module proxy; it needs Go >= 1.26 and no replace or exclude.
+ETCD_VERSION = "v3.6.16"
