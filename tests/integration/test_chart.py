@@ -168,6 +168,19 @@ def test_operator_runs_with_exactly_the_charts_rbac(helm, kube, kubectl, crds_in
 
         wait_for(brief_gone, what="the expired ephemeral task deleted")
         assert task("kept")["lastStatus"] == "RUNNING"
+        # a service: its task created (ecstasks create), its status (ecsservices/status update), then
+        # scaled to 0: its task stopped (ecstasks patch)
+        create("ecsservices", "ECSService", "svc", {"cluster": cluster, "taskDefinition": "app", "desiredCount": 1})
+
+        def service() -> dict[str, Any]:
+            return custom.get_namespaced_custom_object(API_GROUP, API_VERSION, namespace, "ecsservices",
+                                                       "svc").get("status") or {}
+
+        wait_for(lambda: service().get("runningCount") == 1, what="the service's task RUNNING")
+        custom.patch_namespaced_custom_object(API_GROUP, API_VERSION, namespace, "ecsservices", "svc",
+                                              {"spec": {"desiredCount": 0}})
+        wait_for(lambda: service().get("runningCount") == 0 and service().get("desiredCount") == 0,
+                 what="the service scaled to 0")
     finally:
         stop_operator(operator)
         log.close()

@@ -26,10 +26,11 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{/* The application's rules on namespaced resources: exactly the verbs the operator uses. */}}
 {{- define "ecs-operator.namespacedRules" -}}
 # Application: the ECS custom resources. patch: kopf's finalizers and annotations (clusters and
-# task definitions only; ECSTasks are reconciled from watches); get on ecstaskdefinitions: the
-# read before a registration's status write (clusters' status starts from the watched object);
-# update on status: the Task/Cluster records (written with resourceVersion); delete on
-# ecstasks: expiry of stopped `kubectl ecs run-task` tasks.
+# task definitions only; ECSTasks and ECSServices are reconciled from watches); get on
+# ecstaskdefinitions: the read before a registration's status write (clusters' status starts from
+# the watched object); update on status: the Task/Cluster/Service records (written with
+# resourceVersion); create and patch on ecstasks: the service scheduler starts service tasks and
+# stops them; delete on ecstasks: expiry of stopped `kubectl ecs run-task` and service tasks.
 - apiGroups: ["ecs.compat.dev"]
   resources: ["ecsclusters"]
   verbs: ["list", "watch", "patch"]
@@ -38,9 +39,12 @@ app.kubernetes.io/instance: {{ .Release.Name }}
   verbs: ["get", "list", "watch", "patch"]
 - apiGroups: ["ecs.compat.dev"]
   resources: ["ecstasks"]
-  verbs: ["list", "watch", "delete"]
+  verbs: ["list", "watch", "create", "patch", "delete"]
 - apiGroups: ["ecs.compat.dev"]
-  resources: ["ecsclusters/status", "ecstaskdefinitions/status", "ecstasks/status"]
+  resources: ["ecsservices"]
+  verbs: ["list", "watch"]
+- apiGroups: ["ecs.compat.dev"]
+  resources: ["ecsclusters/status", "ecstaskdefinitions/status", "ecstasks/status", "ecsservices/status"]
   verbs: ["update"]
 # Application: one Pod per task; immutable ConfigMaps hold task definition revisions.
 - apiGroups: [""]

@@ -49,7 +49,7 @@ def cluster_shape(obj: dict[str, Any]) -> dict[str, Any]:
         "registeredContainerInstancesCount": status.get("registeredContainerInstancesCount", 0),
         "runningTasksCount": status.get("runningTasksCount", 0),
         "pendingTasksCount": status.get("pendingTasksCount", 0),
-        "activeServicesCount": 0,
+        "activeServicesCount": status.get("activeServicesCount", 0),
         "statistics": [],
         "tags": [],
         "settings": [],

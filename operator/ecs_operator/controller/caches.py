@@ -1,8 +1,9 @@
-"""What the reconcilers read, kept from watches: ECSTasks, their Pods, clusters, families, nodes.
+"""What the reconcilers read, kept from watches: ECSTasks, their Pods, clusters, families, nodes, services.
 
 One list-and-watch per kind, shared by every reconciler and by the cluster status timer. Each
 object is kept trimmed to what is read of it; ECSTasks and Pods, the many, as packed JSON text.
-Pods are also indexed by their ECSTask and, as what they hold on their node, by cluster. A
+Pods are also indexed by their ECSTask and, as what they hold on their node, by cluster; ECSTasks
+by the ECSService that started them. A
 reconciler hears of changes by subscribing to the caches it needs (`WatchCache.subscribe`).
 """
 
@@ -13,7 +14,7 @@ import threading
 from functools import partial
 from typing import Any, NamedTuple
 
-from ..ecs.labels import API_GROUP, CLUSTER_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE
+from ..ecs.labels import API_GROUP, CLUSTER_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE, STOP_CODE_ANNOTATION
 from ..ecs.status import PodUsage, pod_usage
 from . import kube
 from .settings import SETTINGS
@@ -32,12 +33,15 @@ def pack(trimmed: dict[str, Any]) -> str:
 
 
 def trim_task(body: Any) -> dict[str, Any]:
-    """What the reconciler needs of an ECSTask."""
+    """What the reconcilers need of an ECSTask."""
     meta = body["metadata"]
+    annotations = meta.get("annotations") or {}
     return {
         "metadata": {k: meta.get(k) for k in ("name", "namespace", "uid", "generation", "resourceVersion",
                                               "creationTimestamp", "deletionTimestamp")}
-        | {"labels": dict(meta.get("labels") or {})},
+        | {"labels": dict(meta.get("labels") or {})}
+        | ({"annotations": {STOP_CODE_ANNOTATION: annotations[STOP_CODE_ANNOTATION]}}
+           if STOP_CODE_ANNOTATION in annotations else {}),
         "spec": dict(body.get("spec") or {}),
         "status": dict(body.get("status") or {}),
     }
@@ -67,12 +71,26 @@ def trim_pod(body: Any) -> dict[str, Any]:
     }
 
 
-def owner_task(body: Any) -> str | None:
-    """The ECSTask a Pod belongs to (its controlling owner)."""
+def owner(body: Any, kind: str) -> str | None:
+    """The name of the object of ours of `kind` that owns `body` (a Pod's ECSTask, an ECSTask's ECSService)."""
     for ref in body["metadata"].get("ownerReferences") or []:
-        if ref.get("kind") == "ECSTask" and ref.get("apiVersion", "").startswith(f"{API_GROUP}/"):
+        if ref.get("kind") == kind and ref.get("apiVersion", "").startswith(f"{API_GROUP}/"):
             return str(ref["name"])
     return None
+
+
+def owner_task(body: Any) -> str | None:
+    """The ECSTask a Pod belongs to (its controlling owner)."""
+    return owner(body, "ECSTask")
+
+
+class TaskEntry(NamedTuple):
+    packed: str  # the trimmed ECSTask as JSON text
+    service: str | None  # the ECSService that started it
+
+
+def keep_task(body: dict[str, Any]) -> TaskEntry:
+    return TaskEntry(pack(trim_task(body)), owner(body, "ECSService"))
 
 
 class PodEntry(NamedTuple):
@@ -114,10 +132,11 @@ class Caches:
         self._lock = threading.Lock()
         self._pods_of_task: dict[Key, dict[str, str]] = {}
         self._pods_of_cluster: dict[Key, dict[str, PodUsage]] = {}
+        self._tasks_of_service: dict[Key, dict[str, str]] = {}
         common: dict[str, Any] = {"get": kube.send, "stream": kube.stream, "scope": scope,
                                   "inactivity": SETTINGS.watch_inactivity_timeout}
-        self.tasks: WatchCache[str] = WatchCache(
-            "ecstasks", partial(kube.custom_path, "ecstasks"), lambda b: pack(trim_task(b)), **common)
+        self.tasks: WatchCache[TaskEntry] = WatchCache(
+            "ecstasks", partial(kube.custom_path, "ecstasks"), keep_task, self._task_changed, **common)
         self.pods: WatchCache[PodEntry] = WatchCache(
             "pods", partial(kube.core_path, "pods"), keep_pod, self._pod_changed,
             label_selector=f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}", **common)
@@ -127,7 +146,9 @@ class Caches:
             "ecstaskdefinitions", partial(kube.custom_path, "ecstaskdefinitions"), keep_family, **common)
         self.nodes: WatchCache[dict[str, Any]] = WatchCache(
             "nodes", partial(kube.core_path, "nodes"), keep_node, None, namespaced=False, **common)
-        self.all = (self.tasks, self.pods, self.clusters, self.families, self.nodes)
+        self.services: WatchCache[str] = WatchCache(
+            "ecsservices", partial(kube.custom_path, "ecsservices"), lambda b: pack(trim_task(b)), **common)
+        self.all = (self.tasks, self.pods, self.clusters, self.families, self.nodes, self.services)
 
     def start(self) -> None:
         for cache in self.all:
@@ -154,6 +175,21 @@ class Caches:
         with self._lock:
             return list((self._pods_of_cluster.get((namespace, cluster_label)) or {}).values())
 
+    def service_tasks(self, namespace: str, service: str) -> list[str]:
+        """The ECSTasks (packed) an ECSService started that still exist."""
+        with self._lock:
+            return list((self._tasks_of_service.get((namespace, service)) or {}).values())
+
+    def active_services(self, namespace: str, cluster: str) -> int:
+        """ECSServices of the cluster that are not INACTIVE (a cluster's activeServicesCount)."""
+        found = 0
+        for (ns, _), packed in self.services.items():
+            if ns == namespace:
+                service = json.loads(packed)
+                found += ((service.get("spec") or {}).get("cluster", "default") == cluster
+                          and (service.get("status") or {}).get("status") != "INACTIVE")
+        return found
+
     def cluster_spec(self, namespace: str, name: str) -> dict[str, Any] | None:
         return self.clusters.get((namespace, name))
 
@@ -164,6 +200,14 @@ class Caches:
         return [v for _, v in self.nodes.items()]
 
     # ---------------------------------------------------------------- indexes
+
+    def _task_changed(self, key: Key, old: TaskEntry | None, new: TaskEntry | None) -> None:
+        namespace, name = key
+        with self._lock:
+            if old is not None:
+                _unfile(self._tasks_of_service, namespace, old.service, name)
+            if new is not None and new.service:
+                self._tasks_of_service.setdefault((namespace, new.service), {})[name] = new.packed
 
     def _pod_changed(self, key: Key, old: PodEntry | None, new: PodEntry | None) -> None:
         namespace, name = key

@@ -212,7 +212,8 @@ def _write_task_definition_status(namespace: str, name: str, definition: TaskDef
 
 
 def cluster_status(name: str, namespace: str, spec: ClusterSpec, nodes: list[dict[str, Any]],
-                   pods: list[PodUsage], generation: int | None, status: dict[str, Any]) -> dict[str, Any]:
+                   pods: list[PodUsage], services: int, generation: int | None, status: dict[str, Any]
+                   ) -> dict[str, Any]:
     """ECS's Cluster shape plus its container instances, from nodes and task Pods."""
     selector = spec.nodeSelector or default_node_selector(name)
     draining = set(spec.drainingInstances or [])
@@ -233,7 +234,7 @@ def cluster_status(name: str, namespace: str, spec: ClusterSpec, nodes: list[dic
         "registeredContainerInstancesCount": len(instances),
         "runningTasksCount": sum(p.last_status == "RUNNING" for p in live),
         "pendingTasksCount": sum(p.last_status != "RUNNING" for p in live),
-        "activeServicesCount": 0,
+        "activeServicesCount": services,
         "containerInstances": instances,
     })
     set_condition(status, "Ready", True, "Active", f"{len(instances)} container instances", generation)
@@ -265,7 +266,8 @@ def cluster_status_timer(body: kopf.Body, name: str, namespace: str, meta: kopf.
     # Starts from the watched body, never a read: when that body is stale (409), this tick gives
     # up and the next one, a moment later, starts from the fresher body the watch has brought.
     kube.update_status("ecsclusters", namespace, name,
-                       partial(cluster_status, name, namespace, spec, nodes, pods, generation),
+                       partial(cluster_status, name, namespace, spec, nodes, pods,
+                               caches.active_services(namespace, name), generation),
                        current=json.loads(json.dumps(dict(body))), reread=False)
 
 

@@ -80,8 +80,8 @@ def _url(path: str, query: dict[str, Any] | None) -> str:
     return api().configuration.host + quote(path) + (f"?{urlencode(params)}" if params else "")
 
 
-def _headers() -> dict[str, str]:
-    return {"Accept": "application/json", "Content-Type": "application/json", "User-Agent": "ecs-operator",
+def _headers(content_type: str = "application/json") -> dict[str, str]:
+    return {"Accept": "application/json", "Content-Type": content_type, "User-Agent": "ecs-operator",
             **_auth_headers()}
 
 
@@ -90,12 +90,12 @@ def _failed(response: Any) -> ApiException:
 
 
 def send(method: str, path: str, body: Any = None, query: dict[str, Any] | None = None,
-         decode: bool = True) -> Any:
-    """One API request with a JSON body; the decoded answer (None unless `decode`). ApiException
-    as the client raises it."""
+         decode: bool = True, content_type: str = "application/json") -> Any:
+    """One API request with a JSON body (a PATCH: content_type application/merge-patch+json); the
+    decoded answer (None unless `decode`). ApiException as the client raises it."""
     data = None if body is None else json.dumps(body, separators=(",", ":"))
     response = api().rest_client.pool_manager.request(
-        method, _url(path, query), body=data, headers=_headers(), preload_content=True,
+        method, _url(path, query), body=data, headers=_headers(content_type), preload_content=True,
         timeout=urllib3.Timeout(connect=REQUEST_TIMEOUT[0], read=REQUEST_TIMEOUT[1]))
     if not 200 <= response.status < 300:
         raise _failed(response)

@@ -6,6 +6,7 @@ import logging
 
 from . import events
 from .caches import Caches
+from .services import ServiceReconciler
 from .tasks import TaskReconciler
 from .watchcache import Scope
 
@@ -18,7 +19,8 @@ class Runtime:
         # Reconcilers subscribe to the caches when made: before the caches start, so that they
         # hear of every object of the first list.
         self.tasks = TaskReconciler(self.caches)
-        self.reconcilers = (self.tasks,)
+        self.services = ServiceReconciler(self.caches)
+        self.reconcilers = (self.tasks, self.services)
 
     def start(self) -> None:
         events.start()

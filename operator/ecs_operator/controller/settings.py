@@ -29,6 +29,15 @@ class Settings:
     watch_inactivity_timeout: float = field(default_factory=lambda: _float("ECS_WATCH_INACTIVITY_TIMEOUT", 70))
     # The namespaces served (`ecs-operator run --namespace`: names or globs); empty: all.
     namespaces: tuple[str, ...] = ()
+    # The service scheduler: a task without a health check counts as healthy after RUNNING this long
+    # (ECS: 40 s; tests shorten it); relaunches of tasks that keep failing to start wait from
+    # `service_throttle_base` seconds, doubling, up to `service_throttle_cap` (ECS: 15 minutes).
+    service_healthy_after: float = field(default_factory=lambda: _float("ECS_SERVICE_HEALTHY_AFTER", 40))
+    service_throttle_base: float = field(default_factory=lambda: _float("ECS_SERVICE_THROTTLE_BASE", 10))
+    service_throttle_cap: float = field(default_factory=lambda: _float("ECS_SERVICE_THROTTLE_CAP", 900))
+    # A service's counts change with every task: its status is written at most this often for them.
+    service_status_interval: float = field(default_factory=lambda: _float("ECS_SERVICE_STATUS_INTERVAL", 1))
+    service_workers: int = field(default_factory=lambda: int(os.environ.get("ECS_SERVICE_WORKERS", "2")))
     # The API client is synchronous: workers are threads waiting on the apiserver, not on the CPU.
     task_workers: int = field(default_factory=lambda: int(os.environ.get("ECS_TASK_WORKERS",
                                                                            str((os.cpu_count() or 2) + 4))))

@@ -31,12 +31,12 @@ from pydantic import ValidationError
 from ..ecs import arns
 from ..ecs.conditions import now, set_condition
 from ..ecs.errors import InvalidInput, describe_validation_error
-from ..ecs.labels import API_GROUP, API_VERSION, EPHEMERAL_LABEL
+from ..ecs.labels import API_GROUP, API_VERSION, EPHEMERAL_LABEL, STOP_CODE_ANNOTATION
 from ..ecs.models import ClusterSpec, TaskSpec, kube_container_name
 from ..ecs.status import TaskIdentity, summary_status, task_record
 from ..ecs.translate import ClusterRef, TaskRef, task_pod
 from . import events, kube, revisions
-from .caches import Caches, PodEntry, pack, trim_task
+from .caches import Caches, PodEntry, TaskEntry, pack, trim_task
 from .kit import Backoff, Recent, Reconciler, StatusWriter
 from .settings import SETTINGS
 
@@ -77,7 +77,7 @@ class TaskReconciler:
 
     # ---------------------------------------------------------------- changes → keys
 
-    def _task_changed(self, key: Key, old: str | None, new: str | None) -> None:
+    def _task_changed(self, key: Key, old: TaskEntry | None, new: TaskEntry | None) -> None:
         if new is None:
             self.forget(key)
         else:
@@ -97,8 +97,8 @@ class TaskReconciler:
         than their backoff would look again."""
         if new is None:
             return
-        for task_key, packed in self.caches.tasks.items():
-            if task_key[0] == key[0] and '"reason":"Unresolved"' in packed:
+        for task_key, entry in self.caches.tasks.items():
+            if task_key[0] == key[0] and '"reason":"Unresolved"' in entry.packed:
                 self.loop.queue.add(task_key)
 
     def forget(self, key: Key) -> None:
@@ -110,8 +110,8 @@ class TaskReconciler:
     # ---------------------------------------------------------------- reads
 
     def _task(self, key: Key) -> dict[str, Any] | None:
-        packed = self.caches.tasks.get(key)
-        return self.statuses.current(key, json.loads(packed) if packed is not None else None)
+        entry = self.caches.tasks.get(key)
+        return self.statuses.current(key, json.loads(entry.packed) if entry is not None else None)
 
     def _pods(self, namespace: str, name: str) -> dict[str, dict[str, Any]]:
         unpacked = (json.loads(p) for p in self.caches.task_pods(namespace, name))
@@ -236,8 +236,9 @@ class TaskReconciler:
             # A Pod created a moment ago that the watch has not delivered yet is not gone: its
             # arrival requeues this task (and a minute later it counts as gone after all).
             return 1.0
+        stop_code = obj["metadata"].get("annotations", {}).get(STOP_CODE_ANNOTATION, "UserInitiated")
         new = derive_status(old, spec, identities, pods, self._node_uids(), resolved.reference(),
-                            obj["metadata"].get("generation"), now())
+                            obj["metadata"].get("generation"), now(), stop_code)
         again: float | None = None
         if new == old:
             with self._lock:
@@ -361,8 +362,9 @@ def identity(ref: TaskRef, resolved: revisions.ResolvedRevision, spec: TaskSpec)
 
 def derive_status(old: dict[str, Any], spec: TaskSpec, identities: list[TaskIdentity],
                   pods: dict[str, dict[str, Any]], nodes: dict[str, str], resolved: dict[str, Any],
-                  generation: int | None, stamp: str) -> dict[str, Any]:
-    """ECSTask status from its Pods (None: gone) and the status before; pure."""
+                  generation: int | None, stamp: str, stop_code: str = "UserInitiated") -> dict[str, Any]:
+    """ECSTask status from its Pods (None: gone) and the status before; pure. `stop_code`: why a
+    task asked to stop stops (UserInitiated; ServiceSchedulerInitiated for the service scheduler)."""
     status = dict(old)
     records = list(old.get("tasks") or [])
     new_records = []
@@ -371,7 +373,7 @@ def derive_status(old: dict[str, Any], spec: TaskSpec, identities: list[TaskIden
         pod = pods.get(ident.pod_name)
         if spec.desiredStatus == "STOPPED" and previous is not None and previous.get("lastStatus") != "STOPPED" \
                 and "stopCode" not in previous:
-            previous = {**previous, "stopCode": "UserInitiated",
+            previous = {**previous, "stopCode": stop_code,
                         "stoppedReason": spec.stopReason or "Task stopped by user", "stoppingAt": stamp}
         node = (pod or {}).get("spec", {}).get("nodeName") or (previous or {}).get("nodeName")
         instance = None
@@ -380,7 +382,7 @@ def derive_status(old: dict[str, Any], spec: TaskSpec, identities: list[TaskIden
                                                    SETTINGS.account)
         record = task_record(ident, pod, previous, desired_status=spec.desiredStatus, now=stamp,
                              instance_arn=instance, node_gone=bool(node) and node not in nodes,
-                             stop_reason=spec.stopReason)
+                             stop_reason=spec.stopReason, stop_code=stop_code)
         if node:
             record["nodeName"] = node
         new_records.append(record)
@@ -439,7 +441,8 @@ def _post_transitions(obj: dict[str, Any], old: dict[str, Any], new: dict[str, A
         previous = before.get(record.get("taskArn"), {})
         task_id = record["taskArn"].rsplit("/", 1)[-1]
         if record.get("lastStatus") == "STOPPED" and previous.get("lastStatus") != "STOPPED":
-            events.post(ref, "Normal" if record.get("stopCode") == "UserInitiated" else "Warning", "TaskStopped",
+            events.post(ref, "Normal" if record.get("stopCode") in ("UserInitiated", "ServiceSchedulerInitiated")
+                        else "Warning", "TaskStopped",
                         f"task {task_id}: {_stop_summary(record)}")
         elif record.get("failures") and not previous.get("failures"):
             reasons = ", ".join(f["reason"] for f in record["failures"])

@@ -31,3 +31,7 @@ def container_instance_arn(cluster: str, instance_id: str, region: str = DEFAULT
 def container_arn(cluster: str, task_id: str, container_id: str, region: str = DEFAULT_REGION,
                   account: str = DEFAULT_ACCOUNT) -> str:
     return f"{_prefix(region, account)}:container/{cluster}/{task_id}/{container_id}"
+
+
+def service_arn(cluster: str, service: str, region: str = DEFAULT_REGION, account: str = DEFAULT_ACCOUNT) -> str:
+    return f"{_prefix(region, account)}:service/{cluster}/{service}"

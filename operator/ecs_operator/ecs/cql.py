@@ -235,3 +235,25 @@ def combine_terms(expressions: list[str]) -> list[dict[str, Any]]:
         if len(combined) > 32:
             raise QueryError("memberOf constraints expand to more than 32 alternatives")
     return [{"matchExpressions": reqs} for reqs in combined if reqs]
+
+
+def terms_match(terms: list[dict[str, Any]], labels: dict[str, str]) -> bool:
+    """Whether a node with `labels` satisfies node selector terms (any term, every expression of it),
+    as the scheduler decides: for DAEMON services, which instances are eligible."""
+
+    def holds(req: dict[str, Any]) -> bool:
+        key, op, values = req["key"], req["operator"], req.get("values") or []
+        present = key in labels
+        if op == "Exists":
+            return present
+        if op == "DoesNotExist":
+            return not present
+        if op == "In":
+            return present and labels[key] in values
+        if op == "NotIn":
+            return not present or labels[key] not in values
+        if not present or not labels[key].lstrip("-").isdigit():
+            return False
+        return int(labels[key]) > int(values[0]) if op == "Gt" else int(labels[key]) < int(values[0])
+
+    return not terms or any(all(holds(r) for r in term.get("matchExpressions", [])) for term in terms)

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from .labels import API_GROUP, API_VERSION
 from .models import ClusterSpec, TaskDefinition, TaskSpec
+from .services import ServiceSpec, service_root_rules
 
 DROP_KEYS = {"title", "additionalProperties_false", "propertyNames"}
 
@@ -156,6 +157,7 @@ def crds() -> dict[str, dict[str, Any]]:
         "(family:1, family:2, …); the shape is ECS's RegisterTaskDefinition input.")
     cluster = model_schema(ClusterSpec)
     task = model_schema(TaskSpec)
+    service = model_schema(ServiceSpec)
     return {
         f"{API_GROUP}_ecsclusters.yaml": _crd(
             "ECSCluster", "ecsclusters", ["ecscluster", "ecsc"], cluster,
@@ -195,6 +197,21 @@ def crds() -> dict[str, dict[str, Any]]:
             "A run-task request: count tasks of one task definition revision on one ECS cluster.",
             root_rules=[{"rule": "size(self.metadata.name) <= 56",
                          "message": "metadata.name: at most 56 characters (Pods are named <name>-<index>)"}],
+        ),
+        f"{API_GROUP}_ecsservices.yaml": _crd(
+            "ECSService", "ecsservices", ["ecsservice", "ecssvc"], service,
+            "ECS's Service shape (serviceArn, status, counts, deployments with rolloutState, events).",
+            [_col("Cluster", ".spec.cluster"),
+             _col("Status", ".status.status"),
+             _col("Task Definition", ".status.taskDefinition"),
+             _col("Desired", ".status.desiredCount", "integer"),
+             _col("Running", ".status.runningCount", "integer"),
+             _col("Pending", ".status.pendingCount", "integer"),
+             _col("Rollout", ".status.deployments[0].rolloutState"),
+             AGE],
+            "An ECS service: desiredCount tasks (or one per container instance) of a task definition, kept "
+            "running and replaced by rolling deployments.",
+            root_rules=service_root_rules(),
         ),
     }
 

@@ -25,3 +25,10 @@ ANNOTATION_CONTAINER_NAMES = f"{API_GROUP}/container-names"
 DEREGISTER_ANNOTATION = f"{API_GROUP}/deregistered-revisions"
 # ECSTask: an imperative run (`kubectl ecs run-task`): deleted a while after it stops, as in ECS.
 EPHEMERAL_LABEL = f"{API_GROUP}/ephemeral"
+
+# Service tasks (ECSTasks an ECSService started): which service, which deployment (its digits).
+SERVICE_LABEL = f"{API_GROUP}/service"
+DEPLOYMENT_LABEL = f"{API_GROUP}/deployment"
+# ECSTask: who asked it to stop ("ServiceSchedulerInitiated" for the service scheduler; absent:
+# the user, stopCode UserInitiated).
+STOP_CODE_ANNOTATION = f"{API_GROUP}/stop-code"

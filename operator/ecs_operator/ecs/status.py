@@ -344,7 +344,7 @@ def _container_records(identity: TaskIdentity, pod: dict[str, Any] | None, previ
 
 def task_record(identity: TaskIdentity, pod: dict[str, Any] | None, previous: dict[str, Any] | None, *,
                 desired_status: str, now: str, instance_arn: str | None = None, node_gone: bool = False,
-                stop_reason: str | None = None) -> dict[str, Any]:
+                stop_reason: str | None = None, stop_code: str = "UserInitiated") -> dict[str, Any]:
     """ECS's Task shape for one task, from its Pod (None when the Pod is gone) and the last record.
 
     A STOPPED record never changes again: ECS tasks do not come back.
@@ -379,7 +379,7 @@ def task_record(identity: TaskIdentity, pod: dict[str, Any] | None, previous: di
         record.setdefault("stoppingAt", now)
         if "stopCode" not in record:
             if desired_status == "STOPPED":
-                record["stopCode"] = "UserInitiated"
+                record["stopCode"] = stop_code
                 record["stoppedReason"] = stop_reason or "Task stopped by user"
             elif node_gone:
                 record["stopCode"] = "InfrastructureHealth"
