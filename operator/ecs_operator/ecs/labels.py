@@ -32,3 +32,6 @@ DEPLOYMENT_LABEL = f"{API_GROUP}/deployment"
 # ECSTask: who asked it to stop ("ServiceSchedulerInitiated" for the service scheduler; absent:
 # the user, stopCode UserInitiated).
 STOP_CODE_ANNOTATION = f"{API_GROUP}/stop-code"
+# ECSService: DeleteService was called (the value: when, RFC 3339). The service drains (DRAINING:
+# its tasks stop), then stays describable as INACTIVE for a while, then the object goes.
+DELETE_REQUESTED_ANNOTATION = f"{API_GROUP}/delete-requested"
