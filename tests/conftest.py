@@ -136,7 +136,7 @@ def operator_process(kube: Kube, crds_installed: list[str], tmp_path_factory: py
         proc = start_operator(kube.kubeconfig, out, "--log-level", "info", "--namespace", "t-*",
                               ECS_CLUSTER_STATUS_INTERVAL="1", ECS_STOPPED_TASK_RETENTION="3",
                               ECS_SERVICE_HEALTHY_AFTER="2", ECS_SERVICE_THROTTLE_BASE="1",
-                              ECS_SERVICE_STATUS_INTERVAL="0.5")
+                              ECS_SERVICE_STATUS_INTERVAL="0.5", ECS_INACTIVE_SERVICE_RETENTION="5")
     time.sleep(1.0)
     if proc.poll() is not None:
         pytest.fail(f"operator exited at start:\n{log.read_text()}")

@@ -126,7 +126,7 @@ def test_operator_runs_with_exactly_the_charts_rbac(helm, kube, kubectl, crds_in
 
     log = (tmp_path / "operator.log").open("wb")
     operator = start_operator(config, log, "--namespace", namespace, ECS_STOPPED_TASK_RETENTION="2",
-                              ECS_CLUSTER_STATUS_INTERVAL="0.5")
+                              ECS_CLUSTER_STATUS_INTERVAL="0.5", ECS_INACTIVE_SERVICE_RETENTION="1")
     custom = client.CustomObjectsApi(kube.api)
 
     def create(plural: str, kind: str, name: str, spec: dict[str, Any], labels: dict[str, str] | None = None):
@@ -181,6 +181,18 @@ def test_operator_runs_with_exactly_the_charts_rbac(helm, kube, kubectl, crds_in
                                               {"spec": {"desiredCount": 0}})
         wait_for(lambda: service().get("runningCount") == 0 and service().get("desiredCount") == 0,
                  what="the service scaled to 0")
+        # DeleteService: INACTIVE, then the object goes (ecsservices delete)
+        custom.patch_namespaced_custom_object(API_GROUP, API_VERSION, namespace, "ecsservices", "svc", {
+            "metadata": {"annotations": {f"{API_GROUP}/delete-requested": "2026-12-03T00:00:00Z"}}})
+
+        def service_gone() -> bool:
+            try:
+                service()
+            except ApiException as err:
+                return err.status == 404
+            return False
+
+        wait_for(service_gone, what="the deleted service's object gone after its retention")
     finally:
         stop_operator(operator)
         log.close()

@@ -10,6 +10,7 @@ import uuid
 from typing import Any
 
 import pytest
+from kubernetes.client.exceptions import ApiException
 
 from ecs_operator.ecs.labels import SERVICE_LABEL
 from tests.helpers import wait_for
@@ -182,3 +183,66 @@ def test_an_invalid_service_is_refused_at_admission_with_ecs_s_message(ecs, kube
     assert result.returncode != 0
     assert ("The daemon scheduling strategy does not support a desired count for services. Remove the desired "
             "count value and try again") in result.stderr
+
+
+def test_a_deleted_service_drains_then_stays_describable_as_inactive_then_goes(ecs, node_group):
+    cluster = ecs.cluster(2, node_group)
+    ecs.task_definition({"family": "gone", "containerDefinitions": [CONTAINER]})
+    ecs.create("ecsservices", "ECSService", "gone", {"cluster": cluster, "taskDefinition": "gone",
+                                                    "desiredCount": 2})
+    ecs.steady("gone", 2)
+    # What DeleteService does (kubectl ecs delete-service --force, the endpoint's DeleteService).
+    ecs.patch("ecsservices", "gone", {"metadata": {"annotations": {
+        "ecs.compat.dev/delete-requested": "2026-12-03T00:00:00Z"}}})
+    seen = set()
+
+    def inactive() -> dict[str, Any] | None:
+        status = ecs.service("gone")
+        seen.add(status.get("status"))
+        return status if status.get("status") == "INACTIVE" else None
+
+    status = wait_for(inactive, timeout=60, what="the service INACTIVE")
+    assert "DRAINING" in seen or status["runningCount"] == 0
+    assert (status["desiredCount"], status["runningCount"]) == (0, 0)
+    assert all(t.get("lastStatus") == "STOPPED" for t in ecs.tasks("gone"))
+    wait_for(lambda: ecs.get("ecsclusters", cluster).get("status", {}).get("activeServicesCount") == 0,
+             what="the cluster no longer counting it")
+
+    def gone() -> bool:
+        try:
+            ecs.get("ecsservices", "gone")
+        except ApiException as err:
+            return err.status == 404
+        return False
+
+    wait_for(gone, timeout=60, what="the INACTIVE service's object gone after its retention")
+
+
+def test_a_cluster_with_an_active_service_is_not_deleted_until_the_service_is(ecs, node_group):
+    cluster = ecs.cluster(1, node_group)
+    ecs.task_definition({"family": "held", "containerDefinitions": [CONTAINER]})
+    ecs.create("ecsservices", "ECSService", "held", {"cluster": cluster, "taskDefinition": "held",
+                                                    "desiredCount": 0})
+    wait_for(lambda: ecs.get("ecsclusters", cluster).get("status", {}).get("activeServicesCount") == 1,
+             what="the cluster counting its service")
+    ecs.custom.delete_namespaced_custom_object("ecs.compat.dev", "v1alpha1", ecs.namespace, "ecsclusters", cluster)
+
+    def refused() -> bool:
+        events = ecs.kube.core.list_namespaced_event(ecs.namespace, field_selector=(
+            f"involvedObject.kind=ECSCluster,involvedObject.name={cluster}")).items
+        return any(e.reason == "ClusterContainsServices" and "ClusterContainsServicesException" in e.message
+                   for e in events)
+
+    wait_for(refused, what="a ClusterContainsServices Event")
+    assert ecs.get("ecsclusters", cluster)["metadata"].get("deletionTimestamp")
+    ecs.patch("ecsservices", "held", {"metadata": {"annotations": {
+        "ecs.compat.dev/delete-requested": "2026-12-03T00:00:00Z"}}})
+
+    def cluster_gone() -> bool:
+        try:
+            ecs.get("ecsclusters", cluster)
+        except ApiException as err:
+            return err.status == 404
+        return False
+
+    wait_for(cluster_gone, timeout=90, what="the cluster deleted once its service is INACTIVE")

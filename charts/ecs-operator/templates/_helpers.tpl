@@ -30,7 +30,8 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 # ecstaskdefinitions: the read before a registration's status write (clusters' status starts from
 # the watched object); update on status: the Task/Cluster/Service records (written with
 # resourceVersion); create and patch on ecstasks: the service scheduler starts service tasks and
-# stops them; delete on ecstasks: expiry of stopped `kubectl ecs run-task` and service tasks.
+# stops them; delete on ecstasks: expiry of stopped `kubectl ecs run-task` and service tasks; delete
+# on ecsservices: a deleted (INACTIVE) service goes after its retention.
 - apiGroups: ["ecs.compat.dev"]
   resources: ["ecsclusters"]
   verbs: ["list", "watch", "patch"]
@@ -42,7 +43,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
   verbs: ["list", "watch", "create", "patch", "delete"]
 - apiGroups: ["ecs.compat.dev"]
   resources: ["ecsservices"]
-  verbs: ["list", "watch"]
+  verbs: ["list", "watch", "delete"]
 - apiGroups: ["ecs.compat.dev"]
   resources: ["ecsclusters/status", "ecstaskdefinitions/status", "ecstasks/status", "ecsservices/status"]
   verbs: ["update"]

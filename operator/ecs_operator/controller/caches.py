@@ -14,7 +14,14 @@ import threading
 from functools import partial
 from typing import Any, NamedTuple
 
-from ..ecs.labels import API_GROUP, CLUSTER_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE, STOP_CODE_ANNOTATION
+from ..ecs.labels import (
+    API_GROUP,
+    CLUSTER_LABEL,
+    DELETE_REQUESTED_ANNOTATION,
+    MANAGED_BY_LABEL,
+    MANAGED_BY_VALUE,
+    STOP_CODE_ANNOTATION,
+)
 from ..ecs.status import PodUsage, pod_usage
 from . import kube
 from .settings import SETTINGS
@@ -32,16 +39,19 @@ def pack(trimmed: dict[str, Any]) -> str:
     return json.dumps(trimmed, separators=(",", ":"))
 
 
+# The annotations of ours the reconcilers read (an ECSTask's stop code, a service's deletion).
+KEPT_ANNOTATIONS = (STOP_CODE_ANNOTATION, DELETE_REQUESTED_ANNOTATION)
+
+
 def trim_task(body: Any) -> dict[str, Any]:
-    """What the reconcilers need of an ECSTask."""
+    """What the reconcilers need of an ECSTask (or an ECSService)."""
     meta = body["metadata"]
-    annotations = meta.get("annotations") or {}
+    annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k in KEPT_ANNOTATIONS}
     return {
         "metadata": {k: meta.get(k) for k in ("name", "namespace", "uid", "generation", "resourceVersion",
                                               "creationTimestamp", "deletionTimestamp")}
         | {"labels": dict(meta.get("labels") or {})}
-        | ({"annotations": {STOP_CODE_ANNOTATION: annotations[STOP_CODE_ANNOTATION]}}
-           if STOP_CODE_ANNOTATION in annotations else {}),
+        | ({"annotations": annotations} if annotations else {}),
         "spec": dict(body.get("spec") or {}),
         "status": dict(body.get("status") or {}),
     }

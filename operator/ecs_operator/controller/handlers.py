@@ -292,10 +292,18 @@ def _drain(name: str, namespace: str, spec: ClusterSpec, nodes: list[dict[str, A
 
 @kopf.on.delete(API_GROUP, API_VERSION, "ecsclusters", backoff=BACKOFF)
 def delete_cluster(body: kopf.Body, name: str, namespace: str, retry: int, memo: kopf.Memo, **_: Any) -> None:
-    """As ECS's DeleteCluster: refused while tasks run (retried until they have stopped)."""
+    """As ECS's DeleteCluster: refused while services are active or tasks run (retried until then)."""
     caches = _caches(memo)
     if caches is None:
         raise kopf.TemporaryError("the task Pods are still being listed", delay=2)
+    services = caches.active_services(namespace, name)
+    if services:
+        message = (f"ClusterContainsServicesException: cluster {name} still has {services} active services. You "
+                   "can't delete a cluster that contains services. First, update the service to reduce its desired "
+                   "task count to 0, and then delete the service.")
+        if retry == 0:
+            kopf.warn(body, reason="ClusterContainsServices", message=message)
+        raise kopf.TemporaryError(message, delay=5)
     live = [p for p in caches.cluster_pods(namespace, label_value(name)) if p.last_status != "STOPPED"]
     if live:
         message = (f"ClusterContainsTasksException: cluster {name} still has {len(live)} tasks; stop them first "

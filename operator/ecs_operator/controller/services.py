@@ -38,6 +38,7 @@ from ..ecs.errors import InvalidInput, describe_validation_error
 from ..ecs.labels import (
     API_GROUP,
     API_VERSION,
+    DELETE_REQUESTED_ANNOTATION,
     DEPLOYMENT_LABEL,
     EPHEMERAL_LABEL,
     SERVICE_LABEL,
@@ -220,6 +221,9 @@ class ServiceReconciler:
             return self._condition(key, obj, "InvalidService", "; ".join(describe_validation_error(err, "spec")))
         except InvalidInput as err:
             return self._condition(key, obj, "InvalidService", "; ".join(err.problems))
+        deleted = obj["metadata"].get("annotations", {}).get(DELETE_REQUESTED_ANNOTATION)
+        if deleted:
+            return self._drain(key, obj, service, status, time.time())
         cluster_spec = self.caches.cluster_spec(namespace, spec.cluster)
         if cluster_spec is None:
             return self._condition(key, obj, "Unresolved", f"ClusterNotFoundException: cluster {spec.cluster!r} not "
@@ -301,6 +305,44 @@ class ServiceReconciler:
                             force=bool(messages))
         delays = [d for d in (result.again, again) if d is not None]
         return min(delays) if delays else None
+
+    def _drain(self, key: Key, obj: dict[str, Any], service: str, status: dict[str, Any], moment: float
+               ) -> float | None:
+        """DeleteService: every task stops (DRAINING), then the service is INACTIVE: still
+        describable for `inactive_service_retention`, then its object goes."""
+        namespace, name = key
+        tasks = [task_view(p) for p in self.caches.service_tasks(namespace, name)]
+        deployments = [deployment_from_record(r) for r in status.get("deployments") or []]
+        reason = (f"Scaling activity initiated by (deployment {deployments[0].id})" if deployments
+                  else "Service deleted")
+        for task in tasks:
+            if task.kept:
+                self._stop(namespace, task.name, reason)
+        alive = [t for t in tasks if t.alive]
+        new = dict(status)
+        new.update({"status": "DRAINING" if alive else "INACTIVE", "desiredCount": 0,
+                    "runningCount": sum(t.last_status == "RUNNING" for t in alive),
+                    "pendingCount": sum(t.last_status != "RUNNING" for t in alive), "steady": False})
+        for record in new.get("deployments") or []:
+            record["desiredCount"] = 0
+        if not alive:
+            new.setdefault("inactiveAt", _iso(moment))
+        set_condition(new, "Ready", False, "Inactive" if not alive else "Draining",
+                      f"{service} was deleted" + (f"; {len(alive)} tasks still stopping" if alive else ""),
+                      obj["metadata"].get("generation"))
+        if new != status:
+            self.statuses.write(key, obj, new)
+        if alive:
+            return None  # each task that stops requeues the service
+        left = SETTINGS.inactive_service_retention - (moment - (_epoch(new["inactiveAt"]) or moment))
+        if left > 0:
+            return left
+        try:
+            kube.send("DELETE", kube.custom_path("ecsservices", namespace, name), decode=False)
+        except ApiException as err:
+            if err.status != 404:
+                raise
+        return None
 
     # ---------------------------------------------------------------- acting
 

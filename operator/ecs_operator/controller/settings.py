@@ -37,6 +37,10 @@ class Settings:
     service_throttle_cap: float = field(default_factory=lambda: _float("ECS_SERVICE_THROTTLE_CAP", 900))
     # A service's counts change with every task: its status is written at most this often for them.
     service_status_interval: float = field(default_factory=lambda: _float("ECS_SERVICE_STATUS_INTERVAL", 1))
+    # A deleted service stays describable as INACTIVE this long, then its object goes (the name
+    # is free again at once: CreateService replaces an INACTIVE service).
+    inactive_service_retention: float = field(default_factory=lambda: _float("ECS_INACTIVE_SERVICE_RETENTION",
+                                                                              3600))
     service_workers: int = field(default_factory=lambda: int(os.environ.get("ECS_SERVICE_WORKERS", "2")))
     # The API client is synchronous: workers are threads waiting on the apiserver, not on the CPU.
     task_workers: int = field(default_factory=lambda: int(os.environ.get("ECS_TASK_WORKERS",
