@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from . import clusters, task_definitions, tasks
+from . import clusters, services, task_definitions, tasks
 from .errors import EcsError
 from .session import Session
 
@@ -32,6 +32,11 @@ ACTIONS: dict[str, Action] = {
     "DescribeTasks": tasks.describe_tasks,
     "ListTasks": tasks.list_tasks,
     "StopTask": tasks.stop_task,
+    "CreateService": services.create_service,
+    "UpdateService": services.update_service,
+    "DescribeServices": services.describe_services,
+    "ListServices": services.list_services,
+    "DeleteService": services.delete_service,
 }
 
 

@@ -75,6 +75,15 @@ class Session:
         patched: dict[str, Any] = self._call(self.custom.patch_namespaced_custom_object, plural, name, body)
         return patched
 
+    def delete(self, plural: str, name: str) -> None:
+        """Delete one object; one already gone counts as deleted."""
+        with _ecs_errors():
+            try:
+                self.custom.delete_namespaced_custom_object(API_GROUP, API_VERSION, self.namespace, plural, name)
+            except ApiException as err:
+                if err.status != 404:
+                    raise
+
     def config_map_data(self, name: str) -> dict[str, str]:
         with _ecs_errors():
             data: dict[str, str] = self.core.read_namespaced_config_map(name, self.namespace).data or {}

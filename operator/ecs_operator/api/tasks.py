@@ -1,5 +1,6 @@
 """Tasks: a RunTask is one ECSTask (labelled ephemeral: it goes a while after it stops, as in
-ECS); its tasks are the records in that ECSTask's status, found by ARN or 32-hex id."""
+ECS); its tasks are the records in that ECSTask's status, found by ARN or 32-hex id. A service's
+tasks are ECSTasks of count 1 labelled with the service (ListTasks' serviceName)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from ..ecs.labels import EPHEMERAL_LABEL
+from ..ecs.labels import EPHEMERAL_LABEL, SERVICE_LABEL
 from ..ecs.resources import task_resource
+from ..ecs.translate import label_value
 from .clusters import find_cluster
 from .errors import EcsError, invalid_parameter
 from .pagination import page
+from .services import find_service
 from .session import Session
 from .shapes import resource_id, task_shape
 from .task_definitions import find_revision
@@ -21,9 +24,10 @@ RUN_TASK_MEMBERS = ("overrides", "placementConstraints", "placementStrategy", "s
 DESCRIBE_TASKS_MAX = 100
 
 
-def task_records(session: Session, cluster: str) -> Iterator[tuple[dict[str, Any], int, dict[str, Any]]]:
-    """(ECSTask, index, task record) of every task of the cluster."""
-    for obj in session.list("ecstasks"):
+def task_records(session: Session, cluster: str, label_selector: str = ""
+                 ) -> Iterator[tuple[dict[str, Any], int, dict[str, Any]]]:
+    """(ECSTask, index, task record) of every task of the cluster (of the ECSTasks selected)."""
+    for obj in session.list("ecstasks", label_selector):
         if obj["spec"]["cluster"] == cluster:
             for index, record in enumerate((obj.get("status") or {}).get("tasks", [])):
                 yield obj, index, record
@@ -75,8 +79,12 @@ def list_tasks(session: Session, request: dict[str, Any]) -> dict[str, Any]:
     cluster = find_cluster(session, request.get("cluster"))["metadata"]["name"]
     family, started_by = request.get("family"), request.get("startedBy")
     desired = request.get("desiredStatus") or "RUNNING"
+    selector = ""
+    if request.get("serviceName"):  # ServiceNotFoundException for a service the cluster does not have
+        service = find_service(session, cluster, request["serviceName"])
+        selector = f"{SERVICE_LABEL}={label_value(service['metadata']['name'])}"
     entries = []
-    for obj, index, record in task_records(session, cluster):
+    for obj, index, record in task_records(session, cluster, selector):
         if record.get("desiredStatus") != desired:
             continue
         if family and not resource_id(record.get("taskDefinitionArn", "")).startswith(f"{family}:"):

@@ -1,6 +1,6 @@
 """The custom resources an ECS request becomes: pure builders, no client.
 
-Shared by the ECS API layer (RegisterTaskDefinition, RunTask, CreateCluster), `kubectl ecs
+Shared by the ECS API layer (RegisterTaskDefinition, RunTask, CreateCluster, CreateService), `kubectl ecs
 convert` and the demo, so that each writes exactly the objects `kubectl apply` could.
 """
 
@@ -40,3 +40,8 @@ def task_resource(name: str, spec: dict[str, Any], labels: dict[str, str] | None
     if labels:
         metadata["labels"] = labels
     return {"apiVersion": API, "kind": "ECSTask", "metadata": metadata, "spec": spec}
+
+
+def service_resource(name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """An ECSService: `spec` is CreateService's request (serviceName kept: `name` is its Kubernetes form)."""
+    return {"apiVersion": API, "kind": "ECSService", "metadata": {"name": name}, "spec": spec}

@@ -4,6 +4,8 @@ What the aws CLI is to botocore: each verb parses the aws CLI's flags into ECS's
 calls the ECS API layer, and prints the answer as the aws CLI does (JSON by default, YAML or a
 table), following `nextToken` on the list verbs. Errors are ECS's
 (`An error occurred (ClusterNotFoundException) …`) with exit status 254, as the aws CLI's.
+`wait services-stable|services-inactive|tasks-running|tasks-stopped` polls as the aws CLI's waiters
+do (botocore's waiters-2.json: the same acceptors, delays and attempts; exit 255 on failure).
 
 `convert` is the offline window onto the translation: ECS JSON in, the ECSTaskDefinition
 custom resource (and with --pod, the Pod one task of it becomes on a cluster named `default`)
@@ -14,7 +16,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -80,7 +84,7 @@ class Option:
 
     flag: str
     member: str
-    kind: str = "str"  # str | int | json | list
+    kind: str = "str"  # str | int | json | list | flag (--x / --no-x, as the aws CLI's booleans)
     default: Any = None
     required: bool = False
     choices: tuple[str, ...] | None = None
@@ -99,6 +103,7 @@ class Verb:
 
 CLUSTER = Option("--cluster", "cluster", default="default")
 TASK_DEFINITION = Option("--task-definition", "taskDefinition", required=True, metavar="FAMILY[:REVISION]")
+LAUNCH_TYPES = ("EC2", "FARGATE", "EXTERNAL", "MANAGED_INSTANCES")
 
 
 def _list_table(key: str) -> Callable[[dict[str, Any]], list[list[str]]]:
@@ -115,7 +120,7 @@ def _tasks_table(answer: dict[str, Any]) -> list[list[str]]:
 
 
 def _clusters_table(answer: dict[str, Any]) -> list[list[str]]:
-    clusters = answer.get("clusters") or [answer["cluster"]]
+    clusters = answer["clusters"] if "clusters" in answer else [answer["cluster"]]
     return [["CLUSTER", "STATUS", "INSTANCES", "RUNNING", "PENDING"]] + [
         [c["clusterName"], c["status"], str(c["registeredContainerInstancesCount"]), str(c["runningTasksCount"]),
          str(c["pendingTasksCount"])] for c in clusters]
@@ -126,6 +131,16 @@ def _task_definition_table(answer: dict[str, Any]) -> list[list[str]]:
     return [["TASK DEFINITION", "STATUS", "CONTAINERS"],
             [f"{td['family']}:{td['revision']}", td["status"],
              ", ".join(c["name"] for c in td["containerDefinitions"])]]
+
+
+def _services_table(answer: dict[str, Any]) -> list[list[str]]:
+    rows = [["NAME", "STATUS", "DESIRED", "RUNNING", "PENDING", "TASK DEFINITION", "ROLLOUT"]]
+    for s in answer["services"] if "services" in answer else [answer["service"]]:
+        deployments = s.get("deployments") or [{}]
+        rows.append([s["serviceName"], s["status"], str(s["desiredCount"]), str(s["runningCount"]),
+                     str(s["pendingCount"]), s.get("taskDefinition", "").rsplit("/", 1)[-1],
+                     deployments[0].get("rolloutState", "")])
+    return rows
 
 
 def _instances_table(answer: dict[str, Any]) -> list[list[str]]:
@@ -166,6 +181,7 @@ VERBS = (
          (CLUSTER, Option("--tasks", "tasks", "list", required=True)), _tasks_table),
     Verb("list-tasks", "ListTasks", "list task ARNs",
          (CLUSTER, Option("--family", "family"), Option("--started-by", "startedBy"),
+          Option("--service-name", "serviceName"),
           Option("--desired-status", "desiredStatus", default="RUNNING", choices=("RUNNING", "STOPPED"))),
          _list_table("taskArns"), "taskArns"),
     Verb("stop-task", "StopTask", "stop a task",
@@ -175,20 +191,56 @@ VERBS = (
          _list_table("containerInstanceArns"), "containerInstanceArns"),
     Verb("describe-container-instances", "DescribeContainerInstances", "describe container instances",
          (CLUSTER, Option("--container-instances", "containerInstances", "list", required=True)), _instances_table),
+    Verb("create-service", "CreateService", "create a service (an ECSService)",
+         (Option("--cli-input-json", "", metavar="file://PATH"), CLUSTER, Option("--service-name", "serviceName"),
+          Option("--task-definition", "taskDefinition", metavar="FAMILY[:REVISION]"),
+          Option("--desired-count", "desiredCount", "int"),
+          Option("--scheduling-strategy", "schedulingStrategy", choices=("REPLICA", "DAEMON")),
+          Option("--launch-type", "launchType", choices=LAUNCH_TYPES),
+          Option("--deployment-configuration", "deploymentConfiguration", "json", metavar="JSON"),
+          Option("--placement-constraints", "placementConstraints", "json", metavar="JSON"),
+          Option("--placement-strategy", "placementStrategy", "json", metavar="JSON"),
+          Option("--health-check-grace-period-seconds", "healthCheckGracePeriodSeconds", "int"),
+          Option("--propagate-tags", "propagateTags", choices=("TASK_DEFINITION", "SERVICE", "NONE")),
+          Option("--tags", "tags", "json", metavar="JSON"),
+          Option("--enable-execute-command", "enableExecuteCommand", "flag"),
+          Option("--client-token", "clientToken")), _services_table),
+    Verb("update-service", "UpdateService", "change a service (a new task definition starts a deployment)",
+         (CLUSTER, Option("--service", "service", required=True),
+          Option("--task-definition", "taskDefinition", metavar="FAMILY[:REVISION]"),
+          Option("--desired-count", "desiredCount", "int"),
+          Option("--force-new-deployment", "forceNewDeployment", "flag"),
+          Option("--deployment-configuration", "deploymentConfiguration", "json", metavar="JSON"),
+          Option("--placement-constraints", "placementConstraints", "json", metavar="JSON"),
+          Option("--placement-strategy", "placementStrategy", "json", metavar="JSON"),
+          Option("--health-check-grace-period-seconds", "healthCheckGracePeriodSeconds", "int"),
+          Option("--propagate-tags", "propagateTags", choices=("TASK_DEFINITION", "SERVICE", "NONE")),
+          Option("--enable-execute-command", "enableExecuteCommand", "flag")), _services_table),
+    Verb("describe-services", "DescribeServices", "describe services (at most 10)",
+         (CLUSTER, Option("--services", "services", "list", required=True),
+          Option("--include", "include", "list", choices=("TAGS",))), _services_table),
+    Verb("list-services", "ListServices", "list the ARNs of a cluster's ACTIVE services",
+         (CLUSTER, Option("--launch-type", "launchType", choices=LAUNCH_TYPES),
+          Option("--scheduling-strategy", "schedulingStrategy", choices=("REPLICA", "DAEMON"))),
+         _list_table("serviceArns"), "serviceArns"),
+    Verb("delete-service", "DeleteService", "delete a service (it drains, then stays INACTIVE a while)",
+         (CLUSTER, Option("--service", "service", required=True), Option("--force", "force", "flag")),
+         _services_table),
 )
 
 
 def request_of(verb: Verb, args: argparse.Namespace) -> dict[str, Any]:
-    """The ECS request the flags stand for (register-task-definition: --cli-input-json, then the flags)."""
+    """The ECS request the flags stand for (--cli-input-json where the verb takes it, then the flags)."""
     request: dict[str, Any] = {}
-    if verb.operation == "RegisterTaskDefinition" and args.cli_input_json:
+    if getattr(args, "cli_input_json", None):
         request = read_cli_input(args.cli_input_json)
         if not isinstance(request, dict):
-            raise EcsError("ClientException", "(input): a task definition must be a JSON object")
+            what = "a task definition" if verb.operation == "RegisterTaskDefinition" else "the input"
+            raise EcsError("ClientException", f"(input): {what} must be a JSON object")
     for option in verb.options:
         value = getattr(args, _dest(option))
-        if not option.member or value is None:
-            continue
+        if not option.member or value is None or (option.member in request and value == option.default):
+            continue  # (a default does not override the input's value)
         request[option.member] = json_argument(option.flag, value) if option.kind == "json" else value
     return request
 
@@ -230,6 +282,152 @@ def emit(args: argparse.Namespace, answer: dict[str, Any],
     return 0
 
 
+# --------------------------------------------------------------------------- wait (botocore's waiters)
+
+# The aws CLI's exit status for a waiter that failed (a terminal state, an error, too many attempts).
+WAITER_FAILED_EXIT = 255
+# ServicesStable's success expression, evaluated by `_services_stable`.
+STABLE = "length(services[?!(length(deployments) == `1` && runningCount == desiredCount)]) == `0`"
+
+
+class JMESPathTypeError(Exception):
+    """What botocore raises where the expression meets a value of the wrong type (length(null))."""
+
+
+@dataclass(frozen=True)
+class Acceptor:
+    """One acceptor of waiters-2.json: `matcher` (path | pathAll | pathAny) over `argument`."""
+
+    matcher: str
+    argument: str
+    state: str  # success | failure | retry
+    expected: Any
+
+    @property
+    def explanation(self) -> str:  # botocore's AcceptorConfig.explanation
+        if self.matcher == "path":
+            return f'For expression "{self.argument}" we matched expected path: "{self.expected}"'
+        if self.matcher == "pathAll":
+            return f'For expression "{self.argument}" all members matched expected path: "{self.expected}"'
+        return f'For expression "{self.argument}" we matched expected path: "{self.expected}" at least once'
+
+    def matches(self, answer: dict[str, Any]) -> bool:
+        if isinstance(answer.get("Error"), dict) and "Code" in answer["Error"]:
+            return False  # an error answer matches no path acceptor
+        found = search(self.argument, answer)
+        if self.matcher == "path":
+            return bool(found == self.expected)
+        if not isinstance(found, list) or not found:  # pathAll / pathAny need a non-empty list
+            return False
+        if self.matcher == "pathAll":
+            return all(item == self.expected for item in found)
+        return any(item == self.expected for item in found)
+
+
+@dataclass(frozen=True)
+class Waiter:
+    command: str  # the aws CLI's `aws ecs wait <command>`
+    name: str  # botocore's waiter name
+    operation: str
+    member: str  # the request member the listed flag fills (services, tasks)
+    delay: float
+    max_attempts: int
+    acceptors: tuple[Acceptor, ...]
+
+
+MISSING = Acceptor("pathAny", "failures[].reason", "failure", "MISSING")
+WAITERS = (
+    Waiter("services-stable", "ServicesStable", "DescribeServices", "services", 15, 40, (
+        MISSING,
+        Acceptor("pathAny", "services[].status", "failure", "DRAINING"),
+        Acceptor("pathAny", "services[].status", "failure", "INACTIVE"),
+        Acceptor("path", STABLE, "success", True))),
+    Waiter("services-inactive", "ServicesInactive", "DescribeServices", "services", 15, 40, (
+        MISSING,
+        Acceptor("pathAny", "services[].status", "success", "INACTIVE"))),
+    Waiter("tasks-running", "TasksRunning", "DescribeTasks", "tasks", 6, 100, (
+        Acceptor("pathAny", "tasks[].lastStatus", "failure", "STOPPED"),
+        MISSING,
+        Acceptor("pathAll", "tasks[].lastStatus", "success", "RUNNING"))),
+    Waiter("tasks-stopped", "TasksStopped", "DescribeTasks", "tasks", 6, 100, (
+        Acceptor("pathAll", "tasks[].lastStatus", "success", "STOPPED"),)),
+)
+
+
+def _length(value: Any) -> int:
+    if not isinstance(value, (str, list, dict)):
+        raise JMESPathTypeError(f"In function length(), invalid type for value: {value}, expected one of: "
+                                f"['string', 'array', 'object'], received: \"{_jmespath_type(value)}\"")
+    return len(value)
+
+
+def _jmespath_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    return "number" if isinstance(value, (int, float)) else type(value).__name__
+
+
+def search(expression: str, answer: dict[str, Any]) -> Any:
+    """The JMESPath expressions of ECS's waiters: `list[].member` projections, and ServicesStable's."""
+    if expression == STABLE:
+        services = answer.get("services")
+        if not isinstance(services, list):
+            _length(None)  # length(null): JMESPath's type error, as botocore meets it
+        unstable = [s for s in services or [] if isinstance(s, dict)
+                    and not (_length(s.get("deployments")) == 1 and s.get("runningCount") == s.get("desiredCount"))]
+        return len(unstable) == 0
+    key, _, member = expression.partition("[].")
+    items = answer.get(key)
+    if not isinstance(items, list):
+        return None
+    flat = [x for item in items for x in (item if isinstance(item, list) else [item])]
+    return [item[member] for item in flat if isinstance(item, dict) and item.get(member) is not None]
+
+
+def poll(waiter: Waiter, ask: Callable[[], dict[str, Any]], delay: float,
+         sleep: Callable[[float], None] = time.sleep) -> str | None:
+    """botocore's Waiter.wait: None on success, else the WaiterError's text. `ask` answers as a
+    botocore client would (an ECS error as {"Error": {"Code", "Message"}})."""
+    attempts = 0
+    while True:
+        try:
+            answer = ask()
+        except EcsError as err:
+            answer = {"Error": {"Code": err.code, "Message": err.message}}
+        attempts += 1
+        try:
+            matched = next((a for a in waiter.acceptors if a.matches(answer)), None)
+        except JMESPathTypeError as err:
+            return str(err)
+        if matched is None and "Error" in answer:
+            return (f"Waiter {waiter.name} failed: An error occurred ({answer['Error']['Code']}): "
+                    f"{answer['Error']['Message']}")
+        if matched is not None and matched.state == "success":
+            return None
+        if matched is not None and matched.state == "failure":
+            return f"Waiter {waiter.name} failed: Waiter encountered a terminal failure state: {matched.explanation}"
+        if attempts >= waiter.max_attempts:
+            return f"Waiter {waiter.name} failed: Max attempts exceeded"
+        sleep(delay)
+
+
+def wait_delay(waiter: Waiter) -> float:
+    """The waiter's delay, or ECS_WAIT_DELAY seconds (for tests)."""
+    return float(os.environ.get("ECS_WAIT_DELAY") or waiter.delay)
+
+
+def _run_wait(waiter: Waiter, args: argparse.Namespace) -> int:
+    session = Session.from_kubeconfig(args.kubeconfig, args.context, args.namespace)
+    request = {"cluster": args.cluster, waiter.member: getattr(args, waiter.member)}
+    failure = poll(waiter, lambda: call(session, waiter.operation, request), wait_delay(waiter))
+    if failure is None:
+        return 0
+    sys.stderr.write(f"\n{failure}\n")
+    return WAITER_FAILED_EXIT
+
+
 # --------------------------------------------------------------------------- convert (offline)
 
 
@@ -260,16 +458,20 @@ def parser() -> argparse.ArgumentParser:
     for verb in VERBS:
         p = verbs.add_parser(verb.name, help=verb.help)
         for option in verb.options:
-            extra: dict[str, Any] = {"nargs": "+" if option.required else "*"} if option.kind == "list" else {}
-            if option.kind == "int":
-                extra["type"] = int
-            p.add_argument(option.flag, default=option.default, required=option.required, choices=option.choices,
-                           metavar=option.metavar, **extra)
-        p.add_argument("--namespace", "-n", help="namespace of the ECS resources (default: the context's)")
-        p.add_argument("--context", help="kubeconfig context")
-        p.add_argument("--kubeconfig", help="kubeconfig file (default: KUBECONFIG or ~/.kube/config)")
+            _add_option(p, option)
+        _add_kubeconfig_flags(p)
         p.add_argument("--output", default="json", choices=["json", "yaml", "table"])
         p.set_defaults(func=lambda a, verb=verb: _run_verb(verb, a), operation=verb.operation)
+    wait = verbs.add_parser("wait", help="wait until services or tasks are in a state, as `aws ecs wait` does")
+    waiters = wait.add_subparsers(dest="waiter", required=True)
+    for waiter in WAITERS:
+        w = waiters.add_parser(waiter.command, help=f"poll {waiter.operation} as botocore's {waiter.name} waiter "
+                                                    f"(every {waiter.delay:g} s, {waiter.max_attempts} times)")
+        w.add_argument("--cluster", default="default")
+        w.add_argument(f"--{waiter.member}", nargs="+", required=True)
+        _add_kubeconfig_flags(w)
+        w.add_argument("--output", default="json", choices=["json", "yaml", "table"], help="accepted; prints nothing")
+        w.set_defaults(func=lambda a, waiter=waiter: _run_wait(waiter, a), operation=waiter.operation)
     conv = verbs.add_parser("convert", help="print the custom resource (and with --pod, the Pod) for ECS JSON, "
                                             "with no cluster")
     conv.add_argument("--cli-input-json", required=True, metavar="file://PATH",
@@ -278,6 +480,23 @@ def parser() -> argparse.ArgumentParser:
     conv.add_argument("--pod", action="store_true", help="also print the Pod of one task on cluster 'default'")
     conv.set_defaults(func=convert, operation="RegisterTaskDefinition")
     return top
+
+
+def _add_option(p: argparse.ArgumentParser, option: Option) -> None:
+    if option.kind == "flag":  # --x / --no-x; neither: the member is left out
+        p.add_argument(option.flag, action=argparse.BooleanOptionalAction, default=option.default)
+        return
+    extra: dict[str, Any] = {"nargs": "+" if option.required else "*"} if option.kind == "list" else {}
+    if option.kind == "int":
+        extra["type"] = int
+    p.add_argument(option.flag, default=option.default, required=option.required, choices=option.choices,
+                   metavar=option.metavar, **extra)
+
+
+def _add_kubeconfig_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--namespace", "-n", help="namespace of the ECS resources (default: the context's)")
+    p.add_argument("--context", help="kubeconfig context")
+    p.add_argument("--kubeconfig", help="kubeconfig file (default: KUBECONFIG or ~/.kube/config)")
 
 
 def _fail(message: str) -> NoReturn:
