@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -246,3 +247,13 @@ def test_a_cluster_with_an_active_service_is_not_deleted_until_the_service_is(ec
         return False
 
     wait_for(cluster_gone, timeout=90, what="the cluster deleted once its service is INACTIVE")
+
+
+def test_the_example_manifests_run(ecs, node_group, kubectl):
+    node_group(cluster="default", count=2)  # the seed task and the service's each take host port 443
+    examples = Path(__file__).resolve().parents[2] / "examples" / "manifests"
+    applied = kubectl("apply", "-n", ecs.namespace, "-f", str(examples / "seed.yaml"), "-f",
+                      str(examples / "service.yaml"))
+    assert applied.returncode == 0, applied.stderr
+    status = ecs.steady("application", 1)
+    assert status["taskDefinition"].endswith(":task-definition/application-name:1")
