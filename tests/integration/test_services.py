@@ -257,3 +257,26 @@ def test_the_example_manifests_run(ecs, node_group, kubectl):
     assert applied.returncode == 0, applied.stderr
     status = ecs.steady("application", 1)
     assert status["taskDefinition"].endswith(":task-definition/application-name:1")
+
+
+def test_a_task_on_a_draining_instance_is_replaced_elsewhere_within_the_bounds(ecs, node_group):
+    cluster = ecs.cluster(3, node_group)
+    ecs.task_definition({"family": "drain", "containerDefinitions": [CONTAINER]})
+    ecs.create("ecsservices", "ECSService", "drain", {"cluster": cluster, "taskDefinition": "drain",
+                                                     "desiredCount": 2})  # min 100 / max 200
+    ecs.steady("drain", 2)
+    node = next(t["nodeName"] for t in ecs.tasks("drain") if t.get("lastStatus") == "RUNNING")
+    sampler = Sampler(ecs, "drain")
+    sampler.start()
+    try:
+        ecs.patch("ecsclusters", cluster, {"spec": {"drainingInstances": [node]}})
+        wait_for(lambda: (live := [t for t in ecs.tasks("drain") if t.get("lastStatus") == "RUNNING"])
+                 and len(live) == 2 and all(t["nodeName"] != node for t in live), timeout=90,
+                 what="both tasks RUNNING off the draining instance")
+        ecs.steady("drain", 2)
+    finally:
+        sampler.done.set()
+        sampler.join()
+    assert all(running >= 2 and alive <= 4 for running, alive in sampler.samples), sampler.samples
+    moved = [t for t in sampler.seen.values() if t.get("nodeName") == node]
+    assert moved and all(t.get("stopCode") in (None, "ServiceSchedulerInitiated") for t in moved)
