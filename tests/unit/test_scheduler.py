@@ -207,7 +207,11 @@ def test_the_circuit_breaker_fails_the_deployment_and_rolls_back_to_the_last_com
     sim.last_completed = sim.deployments[0]
     sim.running(sim.deployments[0], 4)
     bad = rolled(sim, 2)
-    sim.run(30)
+    listed: set[tuple[str, str, str]] = set()
+    for _ in range(30):
+        sim.step()
+        listed |= {(d.id, d.status, d.rollout_state) for d in sim.deployments}
+    assert (bad.id, ACTIVE, FAILED) in listed  # shown while the rollback runs, as ECS does
     assert any(e == f"(service web) (deployment {bad.id}) deployment failed: tasks failed to start."
                for e in sim.events)
     assert "(service web) rolling back to deployment ecs-svc/0000000000000000001." in sim.events
@@ -299,3 +303,11 @@ def test_the_same_task_definition_again_needs_no_deployment():
     assert not needs_deployment(primary, "web:3", None)
     assert needs_deployment(primary, "web:4", None) and needs_deployment(primary, "web:3", "again")
     assert needs_deployment(None, "web:3", None)
+
+
+def test_a_daemon_task_not_placed_yet_counts_on_the_instance_it_is_pinned_to():
+    service = ServiceView("agent", 0, 0, 100, daemon=True, eligible_nodes=("n0", "n1"), healthy_after=2)
+    primary = deployment(1, 1)
+    just_started = TaskView("agent-x-0", "0" * 32, primary.id, "", created_at=999.5, node="n0")
+    result = plan(service, [primary], [just_started], 1000.0)
+    assert result.stops == [] and result.starts == [(primary.id, "n1")]

@@ -108,3 +108,17 @@ def test_container_instance_remaining_resources():
     assert instance["runningTasksCount"] == 1 and instance["status"] == "ACTIVE"
     assert {"name": "ecs.availability-zone", "value": "us-east-1a"} in instance["attributes"]
     assert {"name": "ecs.cpu-architecture", "value": "x86_64"} in instance["attributes"]
+
+
+def test_a_container_that_failed_to_start_never_ran():
+    """The kubelet reports startedAt 1970-01-01T00:00:00Z for a container that failed to start
+    (kubernetes/kubernetes#120331): the task never ran, and a service's circuit breaker counts it."""
+    from ecs_operator.ecs.status import container_states
+
+    pod = {"spec": {"containers": [{"name": "web"}]}, "status": {"containerStatuses": [
+        {"name": "web", "state": {"terminated": {"exitCode": 128, "reason": "StartError",
+                                                  "startedAt": "1970-01-01T00:00:00Z",
+                                                  "finishedAt": "2026-12-03T00:00:01Z"}}}]}}
+    assert container_states(pod)["web"].started_at is None
+    pod["status"]["containerStatuses"][0]["state"]["terminated"]["startedAt"] = "2026-12-03T00:00:00Z"
+    assert container_states(pod)["web"].started_at == "2026-12-03T00:00:00Z"

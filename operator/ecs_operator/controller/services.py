@@ -25,6 +25,7 @@ import secrets
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import kopf
@@ -58,6 +59,10 @@ log = logging.getLogger(__name__)
 
 Key = tuple[str, str]  # (namespace, ECSService name)
 API = f"{API_GROUP}/{API_VERSION}"
+# How a DAEMON task is pinned to its instance (a memberOf constraint, as StartTask's instances).
+PIN = "ec2InstanceId == "
+# ECSTasks a service scheduler step creates at once (the API client is synchronous: threads).
+CREATE_CONCURRENCY = 8
 # Status fields of ours beside ECS's Service shape (the API layer leaves them out).
 DEPLOYMENT_EXTRA = ("revision", "reference", "token", "healthChecked", "counted", "firstRunAt")
 
@@ -131,10 +136,20 @@ def task_view(packed: str) -> TaskView:
                                                        if status.get("lastStatus") == "STOPPED" else None),
         health=overall,
         stopped_reason=record.get("stoppedReason") or status.get("stoppedReason"),
-        node=record.get("nodeName"),
+        node=record.get("nodeName") or _pinned_node(spec),
         placement_failures=tuple(f.get("reason", "") for f in record.get("failures", [])
                                  if str(f.get("reason", "")).startswith(("RESOURCE:", "MISSING"))),
     )
+
+
+def _pinned_node(spec: dict[str, Any]) -> str | None:
+    """The instance a DAEMON task is pinned to (its `ec2InstanceId == <node>` constraint): where it
+    belongs before the scheduler has placed it."""
+    for constraint in spec.get("placementConstraints") or []:
+        expression = str(constraint.get("expression") or "")
+        if constraint.get("type") == "memberOf" and expression.startswith(PIN):
+            return expression.removeprefix(PIN).strip() or None
+    return None
 
 
 def task_name(service: str, deployment_id: str, slot: int) -> str:
@@ -351,64 +366,92 @@ class ServiceReconciler:
             return
         body = {"metadata": {"annotations": {STOP_CODE_ANNOTATION: "ServiceSchedulerInitiated"}},
                 "spec": {"desiredStatus": "STOPPED", "stopReason": reason[:255]}}
+        self.stopping.add((namespace, task))  # before the request: the watch may show the change first
         try:
             kube.send("PATCH", kube.custom_path("ecstasks", namespace, task), body, decode=False,
                       content_type="application/merge-patch+json")
         except ApiException as err:
             if err.status != 404:
+                self.stopping.discard((namespace, task))
                 raise
-        self.stopping.add((namespace, task))
+        except Exception:
+            self.stopping.discard((namespace, task))
+            raise
 
     def _start(self, key: Key, obj: dict[str, Any], spec: ServiceSpec, service: str,
                starts: list[tuple[str, str | None]], existing: set[str], deployments: list[Deployment]
                ) -> list[TaskView]:
-        """Create one ECSTask per start, in the lowest free slot of its deployment; the tasks started."""
+        """Create one ECSTask per start, in the lowest free slot of its deployment; the tasks started.
+
+        The creates go out CREATE_CONCURRENCY at a time: one at a time, a service scaled to a
+        thousand tasks spent most of its scale-up waiting on round trips (`make bench-services`)."""
         namespace, name = key
         by_id = {d.id: d for d in deployments}
-        started: list[TaskView] = []
         taken = set(existing)
+        bodies = []
         for deployment_id, node in starts:
-            deployment = by_id[deployment_id]
             slot = 0
-            while task_name(name, deployment_id, slot) in taken or (namespace, task_name(name, deployment_id,
-                                                                                          slot)) in self.created:
+            while (task := task_name(name, deployment_id, slot)) in taken or (namespace, task) in self.created:
                 slot += 1
-            task = task_name(name, deployment_id, slot)
             taken.add(task)
-            constraints = [c.model_dump(exclude_none=True) for c in spec.placementConstraints or []]
-            if node is not None:
-                constraints.append({"type": "memberOf", "expression": f"ec2InstanceId == {node}"})
-            task_spec: dict[str, Any] = {
-                "cluster": spec.cluster,
-                "taskDefinition": f"{deployment.revision['family']}:{deployment.revision['revision']}",
-                "count": 1, "startedBy": deployment_id, "group": f"service:{service}",
-            }
-            if constraints:
-                task_spec["placementConstraints"] = constraints
-            if spec.placementStrategy:
-                task_spec["placementStrategy"] = [s.model_dump(exclude_none=True) for s in spec.placementStrategy]
-            elif node is None:
-                task_spec["placementStrategy"] = [{"type": "spread", "field": "instanceId"}]  # ECS's default
-            body = {"apiVersion": API, "kind": "ECSTask",
-                    "metadata": {"name": task, "namespace": namespace,
-                                 "labels": {SERVICE_LABEL: label_value(name),
-                                            DEPLOYMENT_LABEL: deployment_id.rsplit("/", 1)[-1],
-                                            EPHEMERAL_LABEL: "true"}},
-                    "spec": task_spec}
-            kopf.adopt(body, owner=kopf.Body({"apiVersion": API, "kind": "ECSService", "metadata": obj["metadata"]}))
+            bodies.append(self._task_body(obj, spec, service, task, by_id[deployment_id], node))
+
+        def create(body: dict[str, Any]) -> TaskView | str | None:
+            """The task started; None if it existed already; the refusal's message if refused."""
+            task = body["metadata"]["name"]
+            self.created.add((namespace, task))  # before the request: the watch may show it first
             try:
                 answer = kube.send("POST", kube.custom_path("ecstasks", namespace), body)
             except ApiException as err:
                 if err.status == 409:
-                    continue  # created before (a restart, or a cache behind): done
+                    return None  # created before (a restart, or a cache behind): done
+                self.created.discard((namespace, task))
                 if err.status in (400, 403, 422):
-                    events.post(_ref(obj), "Warning", "TaskRefused", f"{task}: {_api_message(err)}")
-                    break
+                    return f"{task}: {_api_message(err)}"
                 raise
-            self.created.add((namespace, task))
-            started.append(TaskView(task, TaskRef(task, namespace, answer["metadata"]["uid"]).task_id,
-                                    deployment_id, "", created_at=time.time()))
-        return started
+            except Exception:
+                self.created.discard((namespace, task))
+                raise
+            return TaskView(task, TaskRef(task, namespace, answer["metadata"]["uid"]).task_id,
+                            body["spec"]["startedBy"], "", created_at=time.time())
+
+        if len(bodies) > 1:
+            with ThreadPoolExecutor(min(CREATE_CONCURRENCY, len(bodies)), thread_name_prefix="ecsservice-create") \
+                    as pool:
+                outcomes = list(pool.map(create, bodies))
+        else:
+            outcomes = [create(b) for b in bodies]
+        refusals = [o for o in outcomes if isinstance(o, str)]
+        if refusals:  # admission refused them (a policy, a quota): the next reconcile tries again
+            events.post(_ref(obj), "Warning", "TaskRefused", refusals[0])
+        return [o for o in outcomes if isinstance(o, TaskView)]
+
+    def _task_body(self, obj: dict[str, Any], spec: ServiceSpec, service: str, task: str, deployment: Deployment,
+                   node: str | None) -> dict[str, Any]:
+        """The ECSTask of one service task (run-task's shape, count 1), owned by the service."""
+        namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
+        constraints = [c.model_dump(exclude_none=True) for c in spec.placementConstraints or []]
+        if node is not None:
+            constraints.append({"type": "memberOf", "expression": f"{PIN}{node}"})
+        task_spec: dict[str, Any] = {
+            "cluster": spec.cluster,
+            "taskDefinition": f"{deployment.revision['family']}:{deployment.revision['revision']}",
+            "count": 1, "startedBy": deployment.id, "group": f"service:{service}",
+        }
+        if constraints:
+            task_spec["placementConstraints"] = constraints
+        if spec.placementStrategy:
+            task_spec["placementStrategy"] = [s.model_dump(exclude_none=True) for s in spec.placementStrategy]
+        elif node is None:
+            task_spec["placementStrategy"] = [{"type": "spread", "field": "instanceId"}]  # ECS's default
+        body = {"apiVersion": API, "kind": "ECSTask",
+                "metadata": {"name": task, "namespace": namespace,
+                             "labels": {SERVICE_LABEL: label_value(name),
+                                        DEPLOYMENT_LABEL: deployment.id.rsplit("/", 1)[-1],
+                                        EPHEMERAL_LABEL: "true"}},
+                "spec": task_spec}
+        kopf.adopt(body, owner=kopf.Body({"apiVersion": API, "kind": "ECSService", "metadata": obj["metadata"]}))
+        return body
 
     # ---------------------------------------------------------------- status
 

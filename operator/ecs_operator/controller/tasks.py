@@ -176,6 +176,9 @@ class TaskReconciler:
             pod["metadata"]["annotations"][ANNOTATION_RESOLVED] = json.dumps(resolved.reference(), sort_keys=True)
             kopf.adopt(pod, owner=kopf.Body({"apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": "ECSTask",
                                              "metadata": obj["metadata"]}))
+            # Remembered before the request: the watch may show the Pod before the answer arrives,
+            # and a memory added after that would outlive the Pod.
+            self.created.add((namespace, t.pod_name))
             try:
                 kube.send("POST", kube.core_path("pods", namespace), pod, decode=False)  # the watch brings it
             except ApiException as err:
@@ -184,11 +187,15 @@ class TaskReconciler:
                 elif err.status in (400, 403, 422):
                     # Admission refused the Pod (Pod Security, a quota, a policy): retrying cannot help.
                     # The Pods of one run-task are alike, so the first refusal means none was created.
+                    self.created.discard((namespace, t.pod_name))
                     self._refuse(obj, "PodRefused", f"{t.pod_name}: {_api_message(err)}")
                     return None
                 else:
+                    self.created.discard((namespace, t.pod_name))
                     return self._retry(key, f"creating Pod {t.pod_name}: {err.reason}")
-            self.created.add((namespace, t.pod_name))
+            except Exception:
+                self.created.discard((namespace, t.pod_name))
+                raise
         self.backoff.reset(key)
         return self._sync_status(key, obj, spec, resolved, refs, pods)
 
@@ -277,14 +284,18 @@ class TaskReconciler:
         if (namespace, name) in self.deleted:
             return
         grace = pod.get("spec", {}).get("terminationGracePeriodSeconds")
+        self.deleted.add((namespace, name))  # before the request: the watch may show the deletion first
         try:
             kube.send("DELETE", kube.core_path("pods", namespace, name),
                       {"kind": "DeleteOptions", "apiVersion": "v1",
                        "gracePeriodSeconds": 30 if grace is None else grace}, decode=False)
         except ApiException as err:
             if err.status != 404:
+                self.deleted.discard((namespace, name))
                 raise
-        self.deleted.add((namespace, name))
+        except Exception:
+            self.deleted.discard((namespace, name))
+            raise
 
     def _expire(self, key: Key, obj: dict[str, Any], status: dict[str, Any]) -> float | None:
         """A while after a task stops (ECS keeps stopped tasks about an hour), what is left goes.
@@ -441,8 +452,9 @@ def _post_transitions(obj: dict[str, Any], old: dict[str, Any], new: dict[str, A
         previous = before.get(record.get("taskArn"), {})
         task_id = record["taskArn"].rsplit("/", 1)[-1]
         if record.get("lastStatus") == "STOPPED" and previous.get("lastStatus") != "STOPPED":
-            events.post(ref, "Normal" if record.get("stopCode") in ("UserInitiated", "ServiceSchedulerInitiated")
-                        else "Warning", "TaskStopped",
+            if record.get("stopCode") == "ServiceSchedulerInitiated":
+                continue  # the service's own events say it ("has stopped N running tasks")
+            events.post(ref, "Normal" if record.get("stopCode") == "UserInitiated" else "Warning", "TaskStopped",
                         f"task {task_id}: {_stop_summary(record)}")
         elif record.get("failures") and not previous.get("failures"):
             reasons = ", ".join(f["reason"] for f in record["failures"])

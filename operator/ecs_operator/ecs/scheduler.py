@@ -50,7 +50,7 @@ class TaskView:
     stopped_at: float | None = None
     health: str = "UNKNOWN"  # over its essential containers with a health check
     stopped_reason: str | None = None
-    node: str | None = None
+    node: str | None = None  # the instance it runs on (DAEMON: before it is placed, the one it is pinned to)
     placement_failures: tuple[str, ...] = ()  # RESOURCE:CPU … while it cannot be placed
 
     @property
@@ -376,10 +376,8 @@ def plan(service: ServiceView, deployments: list[Deployment], tasks: list[TaskVi
     out.running_count = sum(t.last_status == "RUNNING" for t in alive)
     out.pending_count = sum(t.last_status not in ("RUNNING", "STOPPED") and t.desired_status == "RUNNING"
                             for t in alive)
-    gone = [d for d in deployments[1:] if not any(t.deployment == d.id for t in alive)]
-    deployments = [d for d in deployments if d not in gone]
-
-    settled = (not starts and not stopping and len(deployments) == 1 and len(alive) == desired
+    draining = {d.id for d in deployments[1:] if any(t.deployment == d.id for t in alive)}
+    settled = (not starts and not stopping and not draining and len(alive) == desired
                and len(wanted) == desired and all(healthy(t) for t in wanted))
     if primary.rollout_state == IN_PROGRESS and settled:
         primary.rollout_state = COMPLETED
@@ -387,6 +385,10 @@ def plan(service: ServiceView, deployments: list[Deployment], tasks: list[TaskVi
         primary.updated_at = now
         out.last_completed = replace(primary)
         event(f"{prefix} (deployment {primary.id}) deployment completed.")
+    # Older deployments stay listed while their tasks drain; a FAILED one also while the rollback
+    # from it runs (ECS shows it ACTIVE and FAILED until the rollback completes).
+    deployments = [primary, *(d for d in deployments[1:] if d.id in draining
+                              or (d.rollout_state == FAILED and primary.rollout_state == IN_PROGRESS))]
     out.steady = settled and primary.rollout_state == COMPLETED
     if out.steady and not was_steady:
         event(f"{prefix} has reached a steady state.")

@@ -74,6 +74,12 @@ class ContainerState:
     started_at: str | None = None
 
 
+def _started(stamp: Any) -> str | None:
+    """A container's startedAt, unless it never started: the kubelet then reports the epoch
+    (kubernetes/kubernetes#120331), and a task whose container failed to start never ran."""
+    return None if not stamp or str(stamp).startswith("1970-01-01") else str(stamp)
+
+
 def container_states(pod: dict[str, Any]) -> dict[str, ContainerState]:
     """State of each container (init containers included), keyed by Kubernetes name."""
     spec = pod.get("spec", {})
@@ -94,9 +100,10 @@ def container_states(pod: dict[str, Any]) -> dict[str, ContainerState]:
             term = state["terminated"]
             reason = term.get("message") or term.get("reason")
             out[name] = ContainerState(name, "STOPPED", term.get("exitCode"), reason, health and "UNKNOWN",
-                                       term.get("startedAt"))
+                                       _started(term.get("startedAt")))
         elif "running" in state:
-            out[name] = ContainerState(name, "RUNNING", health=health, started_at=state["running"].get("startedAt"))
+            out[name] = ContainerState(name, "RUNNING", health=health,
+                                       started_at=_started(state["running"].get("startedAt")))
         else:
             waiting = (state.get("waiting") or {}).get("reason")
             out[name] = ContainerState(name, "PENDING", reason=waiting, health=health)
