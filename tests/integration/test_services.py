@@ -57,13 +57,16 @@ class Sampler(threading.Thread):
         self.done = threading.Event()
 
     def run(self) -> None:
-        while not self.done.is_set():
+        while True:
+            last = self.done.is_set()  # one more sample after done: the latest state is seen too
             tasks = self.ecs.tasks(self.name)
             alive = [t for t in tasks if t.get("lastStatus") != "STOPPED"]
             self.samples.append((sum(t.get("lastStatus") == "RUNNING" and t.get("desiredStatus") == "RUNNING"
                                      for t in alive), len(alive)))
             for task in tasks:
                 self.seen[task["name"]] = task
+            if last:
+                return
             time.sleep(0.2)
 
 
@@ -135,7 +138,7 @@ def test_a_rolling_update_stays_within_its_bounds(ecs, node_group, low, high):
     assert sampler.samples and all(running >= floor and alive <= ceiling for running, alive in sampler.samples), \
         sampler.samples
     old = [t for t in sampler.seen.values() if t.get("startedBy") == first]
-    assert len(old) == 4 and all(t.get("desiredStatus") == "STOPPED" for t in old)
+    assert len(old) == 4 and all(t["spec"]["desiredStatus"] == "STOPPED" for t in old)
     stopped = [t for t in old if t.get("lastStatus") == "STOPPED"]
     assert stopped and {(t["stopCode"], t["stoppedReason"]) for t in stopped} == {
         ("ServiceSchedulerInitiated", f"Scaling activity initiated by (deployment {second['id']})")}

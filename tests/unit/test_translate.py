@@ -82,6 +82,14 @@ def dig(manifest: Any, path: tuple[Any, ...]) -> Any:
     return value
 
 
+EXIT = "exit.kwok.ecs-operator.dev/"
+FAIL_START = "fail-start.kwok.ecs-operator.dev/"
+
+
+def facility_annotations(items: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in items.items() if ".kwok." in k}
+
+
 def row(rule: str, definition: dict[str, Any], path: tuple[Any, ...], expected: Any, *,
         spec: dict[str, Any] | None = None, cluster: dict[str, Any] | None = None,
         task: dict[str, Any] | None = None) -> Any:
@@ -357,6 +365,30 @@ MAPPING = [
                            is not None), True, cluster={"name": "prod"}),
     row("task-id-32-hex", td(), (*ANNOTATIONS, "ecs.compat.dev/task-id",
                                  lambda tid: re.fullmatch(r"[0-9a-f]{32}", tid) is not None), True),
+    # --- the dev cluster's kwok test facility: dockerLabels keyed for this container → Pod annotations
+    row("kwok-fail-start-label", td(c(dockerLabels={f"{FAIL_START}web": "3"})), (*ANNOTATIONS, f"{FAIL_START}web"),
+        "3"),
+    row("kwok-exit-label", td(c(dockerLabels={f"{EXIT}web": "137"})), (*ANNOTATIONS, f"{EXIT}web"), "137"),
+    row("kwok-labels-per-container",
+        td(c("app", dockerLabels={f"{EXIT}app": "0"}), c("db", dockerLabels={f"{FAIL_START}db": "1"})),
+        (*ANNOTATIONS, facility_annotations), {f"{EXIT}app": "0", f"{FAIL_START}db": "1"}),
+    row("kwok-label-kube-name", td(c("Web_1", dockerLabels={f"{FAIL_START}Web_1": "2"})),
+        (*ANNOTATIONS, facility_annotations), {f"{FAIL_START}web-1": "2"}),
+    row("kwok-label-kube-spelling-accepted", td(c("Web_1", dockerLabels={f"{EXIT}web-1": "2"})),
+        (*ANNOTATIONS, facility_annotations), {f"{EXIT}web-1": "2"}),
+    row("kwok-label-integer-value", td(c(dockerLabels={f"{FAIL_START}web": 7})), (*ANNOTATIONS, f"{FAIL_START}web"),
+        "7"),
+    row("kwok-label-of-another-container-unused", td(c("app", dockerLabels={f"{EXIT}db": "1"}), c("db")),
+        (*ANNOTATIONS, facility_annotations), {}),
+    row("kwok-other-labels-unused",
+        td(c(dockerLabels={"com.example.team": "web", f"{EXIT}web": "1", "exit.kwok.example/web": "1"})),
+        (*ANNOTATIONS, facility_annotations), {f"{EXIT}web": "1"}),
+    row("kwok-label-not-on-labels", td(c(dockerLabels={f"{EXIT}web": "1"})), (*LABELS, facility_annotations), {}),
+    row("no-dockerLabels-no-facility", td(), (*ANNOTATIONS, facility_annotations), {}),
+    row("kwok-label-is-init-container-too",
+        td(c("app", dependsOn=[{"containerName": "migrate", "condition": "SUCCESS"}]),
+           c("migrate", essential=False, dockerLabels={f"{FAIL_START}migrate": "1"})),
+        (*ANNOTATIONS, f"{FAIL_START}migrate"), "1"),
 ]
 
 
@@ -428,6 +460,14 @@ REFUSED = [
                  dependsOn=[{"containerName": "log", "condition": "START"}]), c("log")),
             "containerDefinitions[1].dependsOn[0]: 'db' must start before the other containers (others wait for it), "
             "so it cannot wait for 'log'"),
+    refused("kwok-label-not-an-exit-code", td(c(dockerLabels={f"{FAIL_START}web": "boom"})),
+            "containerDefinitions[0].dockerLabels['fail-start.kwok.ecs-operator.dev/web']: the kwok test facility "
+            "takes an exit code (0-255), not 'boom'"),
+    refused("kwok-label-exit-code-too-big", td(c("a"), c("b", dockerLabels={f"{EXIT}b": "256"})),
+            "containerDefinitions[1].dockerLabels['exit.kwok.ecs-operator.dev/b']: the kwok test facility takes an "
+            "exit code (0-255), not '256'"),
+    refused("kwok-label-negative", td(c(dockerLabels={f"{EXIT}web": "-1"})),
+            "the kwok test facility takes an exit code (0-255), not '-1'"),
     refused("extraHosts-incomplete", td(c(extraHosts=[{"hostname": "registry.local"}])),
             "containerDefinitions[0].extraHosts[0]: needs a hostname (DNS name) and an ipAddress"),
 ]
@@ -472,6 +512,25 @@ def test_overrides_do_not_change_the_registered_definition() -> None:
     pod = task_pod(parsed, 1, spec, ClusterRef("default", ClusterSpec()), TaskRef("t", "ns", UID))
     assert pod["spec"]["containers"][0]["args"] == ["other"]
     assert parsed.containerDefinitions[0].command == ["serve"]
+
+
+@pytest.mark.parametrize(("labels", "ignored"), [
+    ({f"{FAIL_START}web": "1"}, False),
+    ({f"{EXIT}web": "1", f"{FAIL_START}web": "2"}, False),
+    ({f"{EXIT}web": "1", "com.example.team": "web"}, True),
+    ({f"{EXIT}db": "1"}, True),  # another container's name: not a request for this one
+    ({"com.example.team": "web"}, True),
+    ({}, True),
+])
+def test_dockerLabels_stay_ignored_unless_only_the_kwok_facility(labels: dict[str, str], ignored: bool) -> None:
+    definition = parse_task_definition(td(c(dockerLabels=labels), c("db"))).definition
+    assert ("containerDefinitions[0].dockerLabels" in definition.ignored_fields()) is ignored
+
+
+def test_kwok_facility_labels_survive_overrides() -> None:
+    pod = translate(td(c(dockerLabels={f"{FAIL_START}web": "3"})),
+                    spec={"overrides": {"containerOverrides": [{"name": "web", "command": ["x"]}]}})
+    assert pod["metadata"]["annotations"][f"{FAIL_START}web"] == "3"
 
 
 # --------------------------------------------------------------------------- the seed example (2014 preview shape)

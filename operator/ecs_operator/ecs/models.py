@@ -184,6 +184,11 @@ class Ulimit(EcsModel):
 
 # --------------------------------------------------------------------------- container definition
 
+# The dev cluster's kwok test facility (devcluster/kwok-stages.yaml): a container's dockerLabels
+# entry `<prefix><its name>: "<exit code>"` becomes a Pod annotation that makes kwok exit that
+# container once it runs (exit.) or fail it on start (fail-start.). Inert on any other cluster.
+KWOK_FACILITY_PREFIXES = ("exit.kwok.ecs-operator.dev/", "fail-start.kwok.ecs-operator.dev/")
+
 IGNORED_CONTAINER_FIELDS = (
     "repositoryCredentials", "restartPolicy", "environmentFiles", "secrets", "startTimeout",
     "versionConsistency", "hostname", "disableNetworking", "dnsServers", "dnsSearchDomains",
@@ -274,6 +279,24 @@ class ContainerDefinition(EcsModel):
     @property
     def is_essential(self) -> bool:
         return self.essential is not False
+
+    def kwok_facility_labels(self) -> dict[str, str]:
+        """The dockerLabels entries that are kwok test-facility requests for this container (key: a
+        facility prefix and this container's name, ECS or Kubernetes spelling), as given."""
+        if not isinstance(self.dockerLabels, dict):
+            return {}
+        names = {self.name, kube_container_name(self.name)}
+        return {key: value for key, value in self.dockerLabels.items()
+                if isinstance(key, str) and any(key.startswith(prefix) and key[len(prefix):] in names
+                                                for prefix in KWOK_FACILITY_PREFIXES)}
+
+    @property
+    def docker_labels_ignored(self) -> bool:
+        """dockerLabels is set and asks for more than the kwok test facility (which is used)."""
+        if self.dockerLabels is None:
+            return False
+        facility = self.kwok_facility_labels()
+        return not (facility and isinstance(self.dockerLabels, dict) and len(facility) == len(self.dockerLabels))
 
     def link_targets(self) -> list[tuple[str, str]]:
         """(container name, alias) for each link; the alias defaults to the name."""
@@ -429,7 +452,8 @@ class TaskDefinition(EcsModel):
         found = [name for name in IGNORED_TASK_FIELDS if getattr(self, name) is not None]
         for i, c in enumerate(self.containerDefinitions):
             prefix = f"containerDefinitions[{i}]"
-            found += [f"{prefix}.{name}" for name in IGNORED_CONTAINER_FIELDS if getattr(c, name) is not None]
+            found += [f"{prefix}.{name}" for name in IGNORED_CONTAINER_FIELDS if getattr(c, name) is not None
+                      and (name != "dockerLabels" or c.docker_labels_ignored)]
             if c.ulimits:
                 found.append(f"{prefix}.ulimits")
             if c.linuxParameters:

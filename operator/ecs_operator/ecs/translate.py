@@ -37,6 +37,7 @@ from .labels import (
 )
 from .models import (
     DNS_SUBDOMAIN,
+    KWOK_FACILITY_PREFIXES,
     ClusterSpec,
     ContainerDefinition,
     HealthCheck,
@@ -344,6 +345,24 @@ def _init_roles(definition: TaskDefinition) -> dict[str, str]:
     return roles
 
 
+def _kwok_facility(definition: TaskDefinition) -> tuple[dict[str, str], list[str]]:
+    """Pod annotations for the dev cluster's kwok test facility, from each container's dockerLabels
+    entries keyed `<facility prefix><that container's name>` (keyed by its Kubernetes name, as the
+    stages read them); a value that is not an exit code is refused. Inert without those stages."""
+    annotations: dict[str, str] = {}
+    problems: list[str] = []
+    for i, c in enumerate(definition.containerDefinitions):
+        for key, value in sorted(c.kwok_facility_labels().items()):
+            code = str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
+            if not re.fullmatch(r"[0-9]{1,3}", code) or int(code) > 255:
+                problems.append(f"containerDefinitions[{i}].dockerLabels[{key!r}]: the kwok test facility takes an "
+                                f"exit code (0-255), not {value!r}")
+                continue
+            prefix = next(p for p in KWOK_FACILITY_PREFIXES if key.startswith(p))
+            annotations[prefix + kube_container_name(c.name)] = str(int(code))
+    return annotations, problems
+
+
 # --------------------------------------------------------------------------- placement
 
 
@@ -531,6 +550,8 @@ def task_pod(definition: TaskDefinition, revision: int, spec: TaskSpec, cluster:
         pod_spec["affinity"] = affinity
     if spread:
         pod_spec["topologySpreadConstraints"] = spread
+    facility, facility_problems = _kwok_facility(definition)
+    problems += facility_problems
 
     if problems:
         raise InvalidInput(problems)
@@ -545,6 +566,7 @@ def task_pod(definition: TaskDefinition, revision: int, spec: TaskSpec, cluster:
     }
     if renamed:
         annotations[ANNOTATION_CONTAINER_NAMES] = json.dumps(renamed, sort_keys=True)
+    annotations.update(facility)
     return {
         "apiVersion": "v1",
         "kind": "Pod",
