@@ -17,6 +17,24 @@ fresh namespace, deleted before the next one starts:
   steady  The operator at a fixed arrival rate (--steady-rate tasks/s for --steady-seconds).
   noise   op1 with --noise-pods unrelated Pods present in another namespace.
 
+ECS services, each beside a Kubernetes baseline measured in the same run (not in the default
+list: `--scenarios rs,svc,deploy,roll`):
+
+  rs      Baseline: a ReplicaSet (created with 0 replicas) scaled to N; done when N Pods are Running.
+          Its Pod template is the Pod the operator builds for a service task, with restartPolicy
+          Always (a ReplicaSet's Pods must have it; the operator's have Never).
+  svc     The operator: an ECSService (desiredCount 0) patched to desiredCount N; done when its N
+          tasks are RUNNING.
+  deploy  Baseline: a Deployment of N/2 replicas (maxSurge 100%, maxUnavailable 0, minReadySeconds
+          --healthy-after) whose template changes; done when the rollout is complete and every old
+          Pod is gone.
+  roll    The operator: an ECSService of N/2 tasks (minimumHealthyPercent 100, maximumPercent 200)
+          moved to task definition revision 2; done when the deployment is COMPLETED with N/2
+          RUNNING tasks of revision 2 and every old task STOPPED. The operator counts a task healthy
+          --healthy-after seconds after it is RUNNING (ECS_SERVICE_HEALTHY_AFTER; ECS: 40 s).
+
+    .venv/bin/python bench/bench.py --tasks 1000 --scenarios rs,svc,deploy,roll
+
 Per scenario: tasks/s from the first create to the last RUNNING, create→RUNNING latency
 percentiles, RUNNING per second, API requests per task (kube-apiserver's apiserver_request_total),
 the client's and the operator's requests, writes and Events per task (the audit log), CPU per task
@@ -64,7 +82,7 @@ from ecs_operator.devcluster.controlplane import AUDITED_NAMESPACE, running
 from ecs_operator.devcluster.demo import install_crds
 from ecs_operator.devcluster.nodes import NODE_GROUP_LABEL, NodeGroup, create_node_group
 from ecs_operator.ecs import arns
-from ecs_operator.ecs.labels import API_GROUP, API_VERSION, INDEX_LABEL, TASK_LABEL
+from ecs_operator.ecs.labels import API_GROUP, API_VERSION, INDEX_LABEL, REVISION_LABEL, SERVICE_LABEL, TASK_LABEL
 from ecs_operator.ecs.models import ClusterSpec, TaskDefinition, TaskSpec
 from ecs_operator.ecs.normalize import parse_task_definition
 from ecs_operator.ecs.translate import ClusterRef, TaskRef, task_pod
@@ -76,7 +94,11 @@ CLUSTERS = ("c0", "c1", "c2")  # one node group each
 FAMILY = "bench"
 OPERATOR_SA = "ecs-bench-operator"
 CLIENT_SA = "ecs-bench-client"
-SCENARIOS = ("a", "b", "op1", "op10", "steady", "noise")
+DEFAULT_SCENARIOS = ("a", "b", "op1", "op10", "steady", "noise")  # `make bench`
+SERVICE_SCENARIOS = ("rs", "svc", "deploy", "roll")  # ECS services, each beside its Kubernetes baseline
+SCENARIOS = DEFAULT_SCENARIOS + SERVICE_SCENARIOS
+SERVICE_CLUSTER = CLUSTERS[0]  # a service runs in one ECS cluster: its node group's nodes only
+SELECTOR_LABEL = "bench.ecs.compat.dev/app"  # the baselines' ReplicaSet and Deployment selector
 WRITE_VERBS_AUDIT = ("create", "update", "patch", "delete", "deletecollection")
 WRITE_VERBS_METRICS = ("POST", "PUT", "PATCH", "DELETE", "DELETECOLLECTION", "APPLY")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -93,6 +115,14 @@ TASK_DEFINITION: dict[str, Any] = {
          "portMappings": [{"containerPort": 9000}], "links": ["db:database"]},
         {"name": "db", "image": "postgres:16", "cpu": 256, "memory": 512, "essential": True,
          "portMappings": [{"containerPort": 5432}]},
+    ],
+}
+# Revision 2, for the rolling updates (`roll`, and `deploy`'s template): one environment variable more.
+TASK_DEFINITION_2: dict[str, Any] = {
+    **TASK_DEFINITION,
+    "containerDefinitions": [
+        {**TASK_DEFINITION["containerDefinitions"][0], "environment": [{"name": "BENCH_REVISION", "value": "2"}]},
+        *TASK_DEFINITION["containerDefinitions"][1:],
     ],
 }
 TASK_CPU_UNITS = sum(c["cpu"] for c in TASK_DEFINITION["containerDefinitions"])
@@ -170,9 +200,12 @@ class Watch(threading.Thread):
     """
 
     def __init__(self, rest: Rest, path: str, seen: Callable[[dict[str, Any], float], None],
-                 label_selector: str | None = None) -> None:
+                 label_selector: str | None = None,
+                 gone: Callable[[dict[str, Any], float], None] | None = None) -> None:
         super().__init__(daemon=True, name=f"watch {path}")
         self.rest, self.path, self.seen, self.selector = rest, path, seen, label_selector
+        self.gone = gone  # DELETED events, when given (and what a re-list no longer shows)
+        self.known: set[str] = set()  # names alive, kept only for `gone`
         self.synced = threading.Event()
         self.stopping = threading.Event()
         self.response: Any = None
@@ -184,6 +217,11 @@ class Watch(threading.Thread):
                 now = time.monotonic()
                 for item in listing.get("items", []):
                     self.seen(item, now)
+                if self.gone is not None:
+                    listed = {item["metadata"]["name"] for item in listing.get("items", [])}
+                    for name in sorted(self.known - listed):  # deleted while the watch was broken
+                        self.gone({"metadata": {"name": name}}, now)
+                    self.known = listed
                 version = listing["metadata"]["resourceVersion"]
                 self.synced.set()
                 while not self.stopping.is_set():
@@ -197,6 +235,11 @@ class Watch(threading.Thread):
                         version = event["object"]["metadata"]["resourceVersion"]
                         if event["type"] in ("ADDED", "MODIFIED"):
                             self.seen(event["object"], time.monotonic())
+                            if self.gone is not None:
+                                self.known.add(event["object"]["metadata"]["name"])
+                        elif event["type"] == "DELETED" and self.gone is not None:
+                            self.known.discard(event["object"]["metadata"]["name"])
+                            self.gone(event["object"], time.monotonic())
             except Exception as err:
                 if self.stopping.is_set():
                     return
@@ -518,7 +561,12 @@ class Bench:
         install_crds(self.admin_api)
         self.create_nodes()
         log(f"ServiceAccounts {OPERATOR_SA} (the chart's ClusterRole rules) and {CLIENT_SA} in {AUDITED_NAMESPACE}")
-        self.operator_kubeconfig = self.service_account(OPERATOR_SA, operator_rules())
+        rules = operator_rules()
+        missing = missing_service_grants(rules)
+        if missing and set(self.args.scenario_list) & set(SERVICE_SCENARIOS):
+            raise RuntimeError(f"{OPERATOR_MANIFEST} grants the operator no {', '.join(missing)}: stale, run "
+                               "make manifests")
+        self.operator_kubeconfig = self.service_account(OPERATOR_SA, rules)
         self.client = Rest(api_client(self.service_account(CLIENT_SA, CLIENT_RULES)))
         self.users = {role: f"system:serviceaccount:{AUDITED_NAMESPACE}:{sa}"
                       for role, sa in (("operator", OPERATOR_SA), ("client", CLIENT_SA))}
@@ -528,6 +576,10 @@ class Bench:
         args = self.args
         peak = max(args.tasks, round(args.steady_rate * args.steady_seconds))
         per_node = math.ceil(1.5 * peak / args.nodes)
+        if set(args.scenario_list) & set(SERVICE_SCENARIOS):
+            # A service's N tasks (a rolling update's N/2 old and N/2 new) all run in one cluster: on its
+            # node group alone, a third of the nodes.
+            per_node = max(per_node, math.ceil(1.5 * args.tasks / (args.nodes // len(CLUSTERS))))
         cpu = max(16, math.ceil(per_node * TASK_CPU_UNITS / 1024))
         memory_gib = max(64, math.ceil(per_node * TASK_MEMORY_MIB / 1024))
         noise = args.noise_pods if "noise" in args.scenario_list else 0
@@ -609,7 +661,7 @@ class Bench:
     def delete_namespace(self, name: str, wait: bool = True) -> None:
         """Delete a scenario's namespace and wait until it is gone, so the next scenario starts clean."""
         # The operator is stopped by now: its finalizers would hold the namespace forever.
-        for plural in ("ecsclusters", "ecstaskdefinitions", "ecstasks"):
+        for plural in ("ecsclusters", "ecstaskdefinitions", "ecstasks", "ecsservices"):
             with contextlib.suppress(ApiException):
                 for item in self.admin.request("GET", ecs_path(name, plural))["items"]:
                     if item["metadata"].get("finalizers"):
@@ -645,12 +697,32 @@ class Bench:
             "metadata": {"name": FAMILY}, "spec": TASK_DEFINITION})
 
     # ------------------------------------------------------------------ the translation
-    def pod(self, namespace: str, name: str, uid: str, cluster: str, count: int = 1, index: int = 0
-            ) -> dict[str, Any]:
-        """The Pod the operator creates for task `index` of ECSTask `name` (uid `uid`)."""
-        spec = TaskSpec.model_validate({"cluster": cluster, "taskDefinition": f"{FAMILY}:1", "count": count})
-        return task_pod(self.definition, 1, spec, ClusterRef(cluster, ClusterSpec()),
+    def pod(self, namespace: str, name: str, uid: str, cluster: str, count: int = 1, index: int = 0,
+            revision: int = 1, service: str | None = None) -> dict[str, Any]:
+        """The Pod the operator creates for task `index` of ECSTask `name` (uid `uid`); with `service`,
+        for a task of that ECSService (its group, ECS's default spread over instances)."""
+        task: dict[str, Any] = {"cluster": cluster, "taskDefinition": f"{FAMILY}:{revision}", "count": count}
+        if service is not None:  # as the service scheduler writes its ECSTasks
+            task.update({"group": f"service:{service}",
+                         "placementStrategy": [{"type": "spread", "field": "instanceId"}]})
+        definition = self.definition if revision == 1 else parse_task_definition(TASK_DEFINITION_2).definition
+        return task_pod(definition, revision, TaskSpec.model_validate(task), ClusterRef(cluster, ClusterSpec()),
                         TaskRef(name, namespace, uid, index), arns.DEFAULT_REGION, arns.DEFAULT_ACCOUNT)
+
+    def pod_template(self, namespace: str, name: str, revision: int = 1) -> dict[str, Any]:
+        """The baselines' Pod template: the Pod of a task of service `name` with restartPolicy Always (a
+        ReplicaSet's Pods must have it) and the selector label."""
+        pod = self.pod(namespace, name, str(uuid.uuid4()), SERVICE_CLUSTER, revision=revision, service=name)
+        metadata = pod["metadata"]
+        return {"metadata": {"labels": {**metadata["labels"], SELECTOR_LABEL: name},
+                             "annotations": metadata["annotations"]},
+                "spec": {**pod["spec"], "restartPolicy": "Always"}}
+
+    def service(self, name: str, desired: int) -> dict[str, Any]:
+        """An ECSService in SERVICE_CLUSTER: ECS's default deployment bounds (min 100 / max 200), spelt out."""
+        return {"apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": "ECSService", "metadata": {"name": name},
+                "spec": {"cluster": SERVICE_CLUSTER, "taskDefinition": f"{FAMILY}:1", "desiredCount": desired,
+                         "deploymentConfiguration": {"minimumHealthyPercent": 100, "maximumPercent": 200}}}
 
     def ecstask(self, name: str, cluster: str, count: int) -> dict[str, Any]:
         return {"apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": "ECSTask", "metadata": {"name": name},
@@ -687,11 +759,25 @@ def operator_rules() -> list[dict[str, Any]]:
     return [rule for d in documents if d["kind"] == "ClusterRole" for rule in d["rules"]]
 
 
+# What the service scheduler needs of the chart's rules (charts/ecs-operator/templates/_helpers.tpl).
+SERVICE_GRANTS = (("ecsservices", "list"), ("ecsservices", "watch"), ("ecsservices/status", "update"),
+                  ("ecstasks", "create"), ("ecstasks", "patch"))
+
+
+def missing_service_grants(rules: list[dict[str, Any]]) -> list[str]:
+    """SERVICE_GRANTS the rules lack (a manifests/ rendered before the chart granted them)."""
+    granted = {(resource, verb) for rule in rules if API_GROUP in rule.get("apiGroups", [])
+               for resource in rule.get("resources", []) for verb in rule.get("verbs", [])}
+    return [f"{verb} {resource}" for resource, verb in SERVICE_GRANTS if (resource, verb) not in granted]
+
+
 # What the benchmark client does, and nothing more.
 CLIENT_RULES: list[dict[str, Any]] = [
     {"apiGroups": [""], "resources": ["pods"], "verbs": ["create", "get", "list", "watch"]},
     {"apiGroups": [API_GROUP], "resources": ["ecstasks"], "verbs": ["create", "get", "list", "watch"]},
     {"apiGroups": [API_GROUP], "resources": ["ecstasks/status"], "verbs": ["patch"]},
+    {"apiGroups": [API_GROUP], "resources": ["ecsservices"], "verbs": ["create", "patch"]},
+    {"apiGroups": ["apps"], "resources": ["replicasets", "deployments"], "verbs": ["create", "patch"]},
 ]
 
 
@@ -703,8 +789,9 @@ def die_with_parent() -> None:
 class Operator:
     """`ecs-operator run --namespace NS` as a subprocess with the operator ServiceAccount's kubeconfig."""
 
-    def __init__(self, bench: Bench, namespace: str, log_path: Path) -> None:
+    def __init__(self, bench: Bench, namespace: str, log_path: Path, env: dict[str, str] | None = None) -> None:
         self.bench, self.namespace, self.log_path = bench, namespace, log_path
+        self.env = env or {}
         self.proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Operator:
@@ -712,7 +799,7 @@ class Operator:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "ecs_operator.cli", "run", "--namespace", self.namespace,
                  "--log-level", self.bench.args.operator_log_level],
-                env={**os.environ, "KUBECONFIG": str(self.bench.operator_kubeconfig)},
+                env={**os.environ, "KUBECONFIG": str(self.bench.operator_kubeconfig), **self.env},
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
         return self
 
@@ -912,6 +999,73 @@ def scenario_b(bench: Bench) -> dict[str, Any]:
     return {**result, "namespace": namespace, "tasks": tasks, "ecs_tasks": tasks, "count": 1}
 
 
+class Operated:
+    """The operator of one scenario, started and ready, and what it is measured by: its processes' CPU,
+    its memory (idle before any task, sampled while the scenario runs), whether it exited, its log."""
+
+    def __init__(self, bench: Bench, namespace: str, label: str, env: dict[str, str] | None = None) -> None:
+        self.bench = bench
+        self.log_path = bench.out / f"operator-{label}.log"
+        self.operator = Operator(bench, namespace, self.log_path, env)
+        self.idle: dict[str, int] = {}
+        self.alive: dict[str, int] = {}
+        self.exited: int | None = None
+        self.processes: dict[str, int] = {}
+        self.sampler: RssSampler | None = None
+
+    def __enter__(self) -> Operated:
+        self.operator.__enter__()
+        try:
+            self.operator.wait_ready()
+            time.sleep(self.bench.args.idle)  # the memory it settles at once started, before any task
+        except BaseException:
+            self.operator.stop()
+            raise
+        self.idle = process_memory_kib(self.operator.pid)
+        self.processes = self.bench.processes(self.operator.proc)
+        self.sampler = RssSampler(self.operator.pid)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        try:
+            assert self.operator.proc is not None
+            self.exited = self.operator.proc.poll()
+            if self.exited is not None:
+                print(f"   WARNING: the operator exited ({self.exited}) during the scenario; see {self.log_path}",
+                      flush=True)
+        finally:
+            self.operator.stop()
+
+    def start_sampling(self) -> None:
+        assert self.sampler is not None
+        self.sampler.start()
+
+    def stop_sampling(self) -> None:
+        """The memory with the scenario's tasks alive; the sampler stops."""
+        assert self.sampler is not None
+        self.alive = process_memory_kib(self.operator.pid)
+        self.sampler.stop()
+
+    def figures(self, tasks: int) -> dict[str, Any]:
+        alive, idle = self.alive, self.idle
+        peak = max([*(self.sampler.samples if self.sampler else []), alive.get("VmRSS", 0)])
+        memory = {
+            "idle_mib": idle.get("VmRSS", 0) / 1024,
+            "peak_mib": peak / 1024,
+            "hwm_mib": alive.get("VmHWM", 0) / 1024,
+            "with_tasks_mib": alive.get("VmRSS", 0) / 1024,
+            "per_1000_tasks_mib": (alive.get("VmRSS", 0) - idle.get("VmRSS", 0)) / 1024 / max(tasks, 1) * 1000,
+        }
+        return {"operator_rss": memory, "operator_log": str(self.log_path), "operator_exit": self.exited}
+
+    def errors(self) -> list[str]:
+        """The operator's ERROR and CRITICAL log lines, and tracebacks."""
+        with contextlib.suppress(OSError):
+            return [line for line in self.log_path.read_text(errors="replace").splitlines()
+                    if " ERROR " in line or " CRITICAL " in line or line.startswith("Traceback")]
+        return []
+
+
 def operator_scenario(bench: Bench, label: str, objects: int, count: int, rate: float | None = None,
                       namespace: str | None = None) -> dict[str, Any]:
     """The real operator: `objects` ECSTasks of `count` tasks each; done when every one is RUNNING."""
@@ -920,7 +1074,6 @@ def operator_scenario(bench: Bench, label: str, objects: int, count: int, rate: 
     bench.ecs_objects(namespace)
     progress = Progress(objects, count)
     meter = Meter(bench)
-    log_path = bench.out / f"operator-{label}.log"
 
     def create(i: int) -> None:
         name = f"t{i}"
@@ -928,35 +1081,18 @@ def operator_scenario(bench: Bench, label: str, objects: int, count: int, rate: 
                              bench.ecstask(name, CLUSTERS[i % len(CLUSTERS)], count))
         progress.created[name] = time.monotonic()
 
-    with Operator(bench, namespace, log_path) as operator:
-        operator.wait_ready()
-        time.sleep(bench.args.idle)  # the memory it settles at once started, before any task
-        idle = process_memory_kib(operator.pid)
-        processes = bench.processes(operator.proc)
-        sampler = RssSampler(operator.pid)
+    with Operated(bench, namespace, label) as operated:
+        processes = operated.processes
         with (watching(Watch(bench.admin, ecs_path(namespace, "ecstasks"), progress.ecstask_seen)),
               watching(Watch(bench.admin, pods_path(namespace), progress.task_pod_seen, label_selector=TASK_LABEL))):
-            sampler.start()
+            operated.start_sampling()
             before = meter.snapshot(processes)
             create_all([partial(create, i) for i in range(objects)], progress, rate)
             progress.wait(label, bench.timeout(tasks))
             result = finish(bench, meter, before, progress, processes, tasks)
-            alive = process_memory_kib(operator.pid)
-            sampler.stop()
-        assert operator.proc is not None
-        exited = operator.proc.poll()
-        if exited is not None:
-            print(f"   WARNING: the operator exited ({exited}) during the scenario; see {log_path}", flush=True)
-    peak = max([*sampler.samples, alive.get("VmRSS", 0)])
-    memory = {
-        "idle_mib": idle.get("VmRSS", 0) / 1024,
-        "peak_mib": peak / 1024,
-        "hwm_mib": alive.get("VmHWM", 0) / 1024,
-        "with_tasks_mib": alive.get("VmRSS", 0) / 1024,
-        "per_1000_tasks_mib": (alive.get("VmRSS", 0) - idle.get("VmRSS", 0)) / 1024 / max(tasks, 1) * 1000,
-    }
+            operated.stop_sampling()
     return {**result, "namespace": namespace, "tasks": tasks, "ecs_tasks": objects, "count": count,
-            "operator_rss": memory, "operator_log": str(log_path), "operator_exit": exited}
+            **operated.figures(tasks)}
 
 
 def scenario_op1(bench: Bench) -> dict[str, Any]:
@@ -1002,9 +1138,356 @@ def scenario_noise(bench: Bench) -> dict[str, Any]:
     return {**result, "noise_pods": count, "noise_pods_running": len(progress.running), "noise_complete": complete}
 
 
+# --------------------------------------------------------------------------- ECS services and their baselines
+
+
+def apps_path(namespace: str, plural: str, name: str | None = None) -> str:
+    return f"/apis/apps/v1/namespaces/{namespace}/{plural}" + (f"/{name}" if name else "")
+
+
+def merge_patch(rest: Rest, path: str, body: dict[str, Any]) -> Any:
+    return rest.request("PATCH", path, body, content_type="application/merge-patch+json")
+
+
+def wait_event(label: str, event: threading.Event, timeout: float, state: Callable[[], str]) -> bool:
+    """Wait for `event`, printing `state()` every 5 s; False after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not event.wait(5.0):
+        print(f"   {label}: {state()}", flush=True)
+        if time.monotonic() > deadline:
+            print(f"   {label}: NOT DONE after {timeout:.0f} s; going on", flush=True)
+            return False
+    return True
+
+
+def record_of(obj: dict[str, Any]) -> dict[str, Any]:
+    """A service task's one task record (an ECSTask of count 1)."""
+    status = obj.get("status") or {}
+    record = dict((status.get("tasks") or [{}])[0])
+    record.setdefault("lastStatus", status.get("lastStatus"))
+    return record
+
+
+def service_summary(status: dict[str, Any]) -> dict[str, Any]:
+    """What DescribeServices would say of the counts and deployments."""
+    return {"desiredCount": status.get("desiredCount"), "runningCount": status.get("runningCount"),
+            "pendingCount": status.get("pendingCount"), "steady": bool(status.get("steady")),
+            "deployments": [{"taskDefinition": d.get("taskDefinition", "").rsplit("/", 1)[-1],
+                             "status": d.get("status"), "rolloutState": d.get("rolloutState"),
+                             "runningCount": d.get("runningCount")} for d in status.get("deployments") or []]}
+
+
+def service_steady(status: dict[str, Any], desired: int, revision: int) -> bool:
+    """One deployment, COMPLETED, of `revision`, with `desired` tasks RUNNING: what ECS calls steady."""
+    deployments = status.get("deployments") or []
+    return (len(deployments) == 1 and deployments[0].get("rolloutState") == "COMPLETED"
+            and deployments[0].get("taskDefinition", "").endswith(f"/{FAMILY}:{revision}")
+            and status.get("runningCount") == desired and status.get("desiredCount") == desired)
+
+
+class ServiceWatch:
+    """The latest status of one ECSService, and an event set once `steady(status)` holds."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.status: dict[str, Any] = {}
+        self.condition: Callable[[dict[str, Any]], bool] = lambda _: False
+        self.met = threading.Event()
+        self.met_at = 0.0
+        self.lock = threading.Lock()
+
+    def expect(self, condition: Callable[[dict[str, Any]], bool]) -> None:
+        with self.lock:
+            self.met.clear()
+            self.condition = condition
+        self.check(self.status, time.monotonic())
+
+    def seen(self, obj: dict[str, Any], now: float) -> None:
+        if obj["metadata"]["name"] == self.name:
+            self.check(obj.get("status") or {}, now)
+
+    def check(self, status: dict[str, Any], now: float) -> None:
+        with self.lock:
+            self.status = status
+            if not self.met.is_set() and self.condition(status):
+                self.met_at = now
+                self.met.set()
+
+    def state(self) -> str:
+        summary = service_summary(self.status)
+        return (f"service {self.name}: desired {summary['desiredCount']} running {summary['runningCount']} "
+                f"pending {summary['pendingCount']}; deployments "
+                + ", ".join(f"{d['taskDefinition']} {d['status']} {d['rolloutState']}" for d in summary["deployments"]))
+
+
+def service_figures(result: dict[str, Any], operated: Operated, service: ServiceWatch) -> dict[str, Any]:
+    """The service scheduler's own part of the operator's writes, its errors, the service at the end."""
+    kinds = (result.get("operator") or {}).get("requests_by_kind_per_task") or {}
+    errors = operated.errors()
+    return {
+        "healthy_after_s": operated.bench.args.healthy_after,
+        "service_status_writes_per_task": kinds.get("update ecsservices/status", 0.0),
+        "operator_writes_by_kind_per_task": {k: v for k, v in kinds.items() if k.split()[0] in WRITE_VERBS_AUDIT},
+        "operator_errors": len(errors), "operator_error_examples": errors[:3],
+        "service": service_summary(service.status),
+    }
+
+
+def scenario_rs(bench: Bench) -> dict[str, Any]:
+    """Baseline of svc: a ReplicaSet of the service task's Pod (restartPolicy Always), created with
+    0 replicas, scaled to N; done when a watch sees N Pods Running."""
+    tasks = bench.args.tasks
+    namespace = bench.create_namespace("rs")
+    progress = Progress(tasks, 1)
+    meter = Meter(bench)
+    processes = bench.processes(None)
+    replicaset = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "rs"},
+                  "spec": {"replicas": 0, "selector": {"matchLabels": {SELECTOR_LABEL: "rs"}},
+                           "template": bench.pod_template(namespace, "rs")}}
+
+    def pod_seen(pod: dict[str, Any], now: float) -> None:
+        progress.created.setdefault(pod["metadata"]["name"], progress.started)
+        progress.pod_seen(pod, now)
+
+    bench.client.request("POST", apps_path(namespace, "replicasets"), replicaset)
+    deadline = time.monotonic() + 60
+    while (bench.admin.request("GET", apps_path(namespace, "replicasets", "rs")).get("status") or {}).get(
+            "observedGeneration") != 1 and time.monotonic() < deadline:
+        time.sleep(0.2)  # the controller has seen it (0 replicas): that is not the scenario's work
+    with watching(Watch(bench.admin, pods_path(namespace), pod_seen, label_selector=f"{SELECTOR_LABEL}=rs")):
+        before = meter.snapshot(processes)
+        progress.started = time.monotonic()
+        merge_patch(bench.client, apps_path(namespace, "replicasets", "rs"), {"spec": {"replicas": tasks}})
+        progress.wait("rs", bench.timeout(tasks))
+        result = finish(bench, meter, before, progress, processes, tasks)
+    return {**result, "namespace": namespace, "tasks": tasks, "ecs_tasks": tasks, "count": 1,
+            "restart_policy": "Always"}
+
+
+def scenario_svc(bench: Bench) -> dict[str, Any]:
+    """The operator: an ECSService with desiredCount 0, patched to N; done when its N tasks are
+    RUNNING (then, still measured, until the service reports a steady state)."""
+    tasks = bench.args.tasks
+    namespace = bench.create_namespace("svc")
+    bench.ecs_objects(namespace)
+    progress = Progress(tasks, 1)
+    meter = Meter(bench)
+    service = ServiceWatch("svc")
+    appeared: dict[str, float] = {}  # service task -> its ECSTask first seen (the service scheduler created it)
+
+    def task_seen(obj: dict[str, Any], now: float) -> None:
+        progress.created.setdefault(obj["metadata"]["name"], progress.started)
+        appeared.setdefault(obj["metadata"]["name"], now)
+        progress.ecstask_seen(obj, now)
+
+    env = {"ECS_SERVICE_HEALTHY_AFTER": str(bench.args.healthy_after)}
+    with (Operated(bench, namespace, "svc", env) as operated,
+          watching(Watch(bench.admin, ecs_path(namespace, "ecsservices"), service.seen)),
+          watching(Watch(bench.admin, ecs_path(namespace, "ecstasks"), task_seen,
+                         label_selector=f"{SERVICE_LABEL}=svc")),
+          watching(Watch(bench.admin, pods_path(namespace), progress.task_pod_seen, label_selector=TASK_LABEL))):
+        processes = operated.processes
+        service.expect(lambda status: service_steady(status, 0, 1))
+        bench.client.request("POST", ecs_path(namespace, "ecsservices"), bench.service("svc", 0))
+        wait_event("svc (desiredCount 0)", service.met, 60, service.state)
+        operated.start_sampling()
+        before = meter.snapshot(processes)
+        service.expect(lambda status: service_steady(status, tasks, 1) and bool(status.get("steady")))
+        progress.started = time.monotonic()
+        merge_patch(bench.client, ecs_path(namespace, "ecsservices", "svc"), {"spec": {"desiredCount": tasks}})
+        progress.wait("svc", bench.timeout(tasks))
+        # Its last status writes (steady state) come --healthy-after seconds after the last RUNNING.
+        steady = wait_event("svc (steady)", service.met, 60 + bench.args.healthy_after, service.state)
+        result = finish(bench, meter, before, progress, processes, tasks)
+        operated.stop_sampling()
+    return {**result, "namespace": namespace, "tasks": tasks, "ecs_tasks": tasks, "count": 1,
+            "steady_s": service.met_at - progress.started if steady else None,
+            "task_created_s": percentiles([t - progress.started for t in appeared.values()]),
+            **operated.figures(tasks), **service_figures(result, operated, service)}
+
+
+class Rollout:
+    """A rolling update's end: `complete()` (called under the lock on every change once armed) says
+    when; `done` is set then."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.armed = False
+        self.done = threading.Event()
+        self.done_at = 0.0
+
+    def check(self, complete: Callable[[], bool], now: float) -> None:
+        if self.armed and not self.done.is_set() and complete():
+            self.done_at = now
+            self.done.set()
+
+
+def rollout_figures(result: dict[str, Any], progress: Progress, rollout: Rollout, replaced: int) -> dict[str, Any]:
+    """Seconds and tasks/s to the rollout's end (not to the last new task RUNNING: health waits follow)."""
+    completed = rollout.done_at - progress.started if rollout.done.is_set() else None
+    running = max(progress.running.values(), default=progress.started) - progress.started
+    return {**result, "complete": rollout.done.is_set() and result["complete"],
+            "elapsed_s": completed if completed is not None else result["elapsed_s"],
+            "throughput_tasks_per_s": replaced / completed if completed else 0.0,
+            "completed_s": completed, "all_new_running_s": running}
+
+
+def scenario_deploy(bench: Bench) -> dict[str, Any]:
+    """Baseline of roll: a Deployment of N/2 replicas (maxSurge 100%, maxUnavailable 0, minReadySeconds
+    --healthy-after) whose Pod template changes to revision 2's; done when every replica is updated and
+    available and every old Pod is gone."""
+    half = max(1, bench.args.tasks // 2)
+    namespace = bench.create_namespace("deploy")
+    progress = Progress(half, 1)
+    meter = Meter(bench)
+    processes = bench.processes(None)
+    rollout = Rollout()
+    deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "deploy"},
+                  "spec": {"replicas": half, "selector": {"matchLabels": {SELECTOR_LABEL: "deploy"}},
+                           "minReadySeconds": bench.args.healthy_after,
+                           "strategy": {"type": "RollingUpdate",
+                                        "rollingUpdate": {"maxSurge": "100%", "maxUnavailable": 0}},
+                           "template": bench.pod_template(namespace, "deploy")}}
+    old: set[str] = set()  # revision 1 Pods not deleted yet
+    latest: dict[str, Any] = {}
+    available = threading.Event()  # revision 1 rolled out: the starting point
+
+    def rolled_out(revision: str) -> bool:
+        if not latest:
+            return False
+        spec, status = latest.get("spec") or {}, latest.get("status") or {}
+        return (status.get("observedGeneration", 0) >= latest["metadata"]["generation"]
+                and spec["template"]["metadata"]["labels"][REVISION_LABEL] == revision
+                and status.get("updatedReplicas") == status.get("availableReplicas") == status.get("replicas") == half)
+
+    def complete() -> bool:
+        return rolled_out("2") and not old and len(progress.running) >= half
+
+    def deployment_seen(obj: dict[str, Any], now: float) -> None:
+        with rollout.lock:
+            latest.clear()
+            latest.update(obj)
+            if rolled_out("1") and not rollout.armed:
+                available.set()
+            rollout.check(complete, now)
+
+    def pod_seen(pod: dict[str, Any], now: float) -> None:
+        with rollout.lock:
+            name = pod["metadata"]["name"]
+            if pod["metadata"]["labels"].get(REVISION_LABEL) == "1":
+                old.add(name)
+            elif rollout.armed:
+                progress.created.setdefault(name, progress.started)
+                progress.pod_seen(pod, now)
+            rollout.check(complete, now)
+
+    def pod_gone(pod: dict[str, Any], now: float) -> None:
+        with rollout.lock:
+            old.discard(pod["metadata"]["name"])
+            rollout.check(complete, now)
+
+    def state() -> str:
+        status = latest.get("status") or {}
+        return (f"{len(progress.running)}/{half} new Pods Running, {len(old)} old Pods left; deployment "
+                f"replicas {status.get('replicas')} updated {status.get('updatedReplicas')} available "
+                f"{status.get('availableReplicas')}")
+
+    with (watching(Watch(bench.admin, apps_path(namespace, "deployments"), deployment_seen)),
+          watching(Watch(bench.admin, pods_path(namespace), pod_seen, label_selector=f"{SELECTOR_LABEL}=deploy",
+                         gone=pod_gone))):
+        bench.client.request("POST", apps_path(namespace, "deployments"), deployment)
+        wait_event("deploy (revision 1 available)", available, bench.timeout(half), state)
+        before = meter.snapshot(processes)
+        with rollout.lock:
+            rollout.armed = True
+        progress.started = time.monotonic()
+        merge_patch(bench.client, apps_path(namespace, "deployments", "deploy"),
+                    {"spec": {"template": bench.pod_template(namespace, "deploy", revision=2)}})
+        wait_event("deploy", rollout.done, bench.timeout(half), state)
+        result = finish(bench, meter, before, progress, processes, half)
+    return {**rollout_figures(result, progress, rollout, half), "namespace": namespace, "tasks": half,
+            "ecs_tasks": half, "count": 1, "restart_policy": "Always", "healthy_after_s": bench.args.healthy_after}
+
+
+def scenario_roll(bench: Bench) -> dict[str, Any]:
+    """The operator: an ECSService of N/2 tasks (min 100 / max 200), steady, moved to task definition
+    revision 2; done when its deployment is COMPLETED, alone, with N/2 RUNNING tasks of revision 2 and
+    every old task STOPPED."""
+    half = max(1, bench.args.tasks // 2)
+    namespace = bench.create_namespace("roll")
+    bench.ecs_objects(namespace)
+    progress = Progress(half, 1)
+    meter = Meter(bench)
+    rollout = Rollout()
+    service = ServiceWatch("roll")
+    old: dict[str, str] = {}  # revision 1 task -> its lastStatus
+    new: dict[str, str] = {}  # revision 2 task -> its lastStatus
+    appeared: dict[str, float] = {}  # revision 2 task -> its ECSTask first seen
+
+    def complete() -> bool:
+        return (service_steady(service.status, half, 2) and sum(s == "RUNNING" for s in new.values()) == half
+                and len(new) == half and all(s == "STOPPED" for s in old.values()))
+
+    def task_seen(obj: dict[str, Any], now: float) -> None:
+        with rollout.lock:
+            name, last = obj["metadata"]["name"], record_of(obj).get("lastStatus") or ""
+            if obj["spec"].get("taskDefinition") == f"{FAMILY}:2":
+                progress.created.setdefault(name, progress.started)
+                appeared.setdefault(name, now)
+                progress.ecstask_seen(obj, now)
+                new[name] = last
+            else:
+                old[name] = last
+            rollout.check(complete, now)
+
+    def service_seen(obj: dict[str, Any], now: float) -> None:
+        with rollout.lock:
+            service.seen(obj, now)
+            rollout.check(complete, now)
+
+    def state() -> str:
+        return (f"{sum(s == 'RUNNING' for s in new.values())}/{half} new tasks RUNNING, "
+                f"{sum(s != 'STOPPED' for s in old.values())} old tasks not STOPPED; {service.state()}")
+
+    env = {"ECS_SERVICE_HEALTHY_AFTER": str(bench.args.healthy_after)}
+    with (Operated(bench, namespace, "roll", env) as operated,
+          watching(Watch(bench.admin, ecs_path(namespace, "ecsservices"), service_seen)),
+          watching(Watch(bench.admin, ecs_path(namespace, "ecstasks"), task_seen,
+                         label_selector=f"{SERVICE_LABEL}=roll")),
+          watching(Watch(bench.admin, pods_path(namespace), progress.task_pod_seen, label_selector=TASK_LABEL))):
+        processes = operated.processes
+        service.expect(lambda status: service_steady(status, half, 1) and bool(status.get("steady")))
+        bench.client.request("POST", ecs_path(namespace, "ecsservices"), bench.service("roll", half))
+        wait_event("roll (revision 1 steady)", service.met, bench.timeout(half) + bench.args.healthy_after, state)
+        # Revision 2 registered before the clock starts, as `register-task-definition` would be.
+        merge_patch(bench.admin, ecs_path(namespace, "ecstaskdefinitions", FAMILY), {"spec": TASK_DEFINITION_2})
+        deadline = time.monotonic() + 60
+        while ((bench.admin.request("GET", ecs_path(namespace, "ecstaskdefinitions", FAMILY)).get("status") or {})
+               .get("latestRevision") != 2):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"revision 2 of {FAMILY} not registered after 60 s; see {operated.log_path}")
+            time.sleep(0.2)
+        operated.start_sampling()
+        before = meter.snapshot(processes)
+        with rollout.lock:
+            rollout.armed = True
+        progress.started = time.monotonic()
+        merge_patch(bench.client, ecs_path(namespace, "ecsservices", "roll"),
+                    {"spec": {"taskDefinition": f"{FAMILY}:2"}})
+        wait_event("roll", rollout.done, bench.timeout(half) + bench.args.healthy_after, state)
+        result = finish(bench, meter, before, progress, processes, half)
+        operated.stop_sampling()
+    return {**rollout_figures(result, progress, rollout, half), "namespace": namespace, "tasks": half,
+            "ecs_tasks": half, "count": 1, "old_tasks": len(old),
+            "task_created_s": percentiles([t - progress.started for t in appeared.values()]),
+            "old_tasks_stopped": sum(s == "STOPPED" for s in old.values()),
+            **operated.figures(half), **service_figures(result, operated, service)}
+
+
 RUNNERS: dict[str, Callable[[Bench], dict[str, Any]]] = {
     "a": scenario_a, "b": scenario_b, "op1": scenario_op1, "op10": scenario_op10, "steady": scenario_steady,
-    "noise": scenario_noise,
+    "noise": scenario_noise, "rs": scenario_rs, "svc": scenario_svc, "deploy": scenario_deploy,
+    "roll": scenario_roll,
 }
 
 
@@ -1054,6 +1537,9 @@ def settings(bench: Bench) -> dict[str, Any]:
         "settle_max_s": args.settle_max, "quiet_s": QUIET_S,
         "idle_s": args.idle, "operator_log_level": args.operator_log_level,
         "task_definition": TASK_DEFINITION, "local_control_plane": not args.kubeconfig,
+        "healthy_after_s": args.healthy_after, "service_cluster": SERVICE_CLUSTER,
+        "service_cluster_nodes": len(split(list(range(args.nodes)), len(CLUSTERS))[0]),
+        "revision_2_change": "web: environment BENCH_REVISION=2",
         "audit_log": bench.audit_log is not None,
     }
 
@@ -1088,8 +1574,9 @@ def run_benchmark(bench: Bench, command: str) -> dict[str, Any]:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", type=int, default=1000, help="burst size N (default 1000)")
-    parser.add_argument("--scenarios", default=",".join(SCENARIOS),
-                        help=f"comma-separated subset of {','.join(SCENARIOS)} (default: all)")
+    parser.add_argument("--scenarios", default=",".join(DEFAULT_SCENARIOS),
+                        help=f"comma-separated, of {','.join(SCENARIOS)} (default: {','.join(DEFAULT_SCENARIOS)}; "
+                        f"the services and their baselines: {','.join(SERVICE_SCENARIOS)})")
     parser.add_argument("--nodes", type=int, default=30, help="kwok nodes, split over 3 node groups (default 30)")
     parser.add_argument("--steady-rate", type=float, default=20.0, help="steady arrivals per second (default 20)")
     parser.add_argument("--steady-seconds", type=float, default=60.0, help="steady duration (default 60)")
@@ -1102,12 +1589,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--settle-max", type=float, default=60.0,
                         help="at most this many seconds after the last RUNNING (default 60)")
     parser.add_argument("--idle", type=float, default=3.0, help="seconds the operator idles before a scenario")
+    parser.add_argument("--healthy-after", type=int, default=5,
+                        help="svc, roll: a task counts as healthy this long after RUNNING (the operator's "
+                        "ECS_SERVICE_HEALTHY_AFTER; ECS: 40); deploy: the Deployment's minReadySeconds (default 5)")
     parser.add_argument("--timeout", type=float, default=0.0, help="per scenario (default 300 s + 0.5 s per task)")
     parser.add_argument("--operator-log-level", default="info", choices=["debug", "info", "warning", "error"],
                         help="as the chart deploys it (default info)")
     parser.add_argument("--no-plot", action="store_true", help="no bench.png (matplotlib not needed)")
-    parser.add_argument("--write-docs", nargs="?", const="", metavar="RESULTS_JSON",
-                        help="write docs/benchmarks.md: from this run, or, given a results.json, from it alone")
+    parser.add_argument("--write-docs", nargs="?", const="", metavar="RESULTS_JSON[,RESULTS_JSON]",
+                        help="write docs/benchmarks.md: from this run, or, given a results.json, from it alone; "
+                        "given two (comma-separated: `make bench`'s, then the services run's), from both")
     args = parser.parse_args(argv)
     args.scenario_list = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     unknown = set(args.scenario_list) - set(SCENARIOS)
@@ -1115,6 +1606,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"unknown scenarios: {', '.join(sorted(unknown))} (choose from {', '.join(SCENARIOS)})")
     if args.nodes < len(CLUSTERS):
         parser.error(f"--nodes must be at least {len(CLUSTERS)}")
+    if args.write_docs == "" and not set(args.scenario_list) & set(DEFAULT_SCENARIOS):
+        parser.error("--write-docs from a run of services alone would drop the figures of docs/benchmarks.md: "
+                     "render it afterwards with --write-docs MAIN/results.json,SERVICES/results.json")
+    if args.healthy_after < 0:
+        parser.error("--healthy-after: seconds, 0 or more")
     return args
 
 
@@ -1125,9 +1621,9 @@ def interrupt(signum: int, _: object) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.write_docs:  # a results.json given: regenerate the docs from it, nothing runs
-        results = json.loads(Path(args.write_docs).read_text())
-        print(f"wrote {bench_report.write_docs(results, REPO / 'docs' / 'benchmarks.md')}")
+    if args.write_docs:  # results.json given: regenerate the docs from them, nothing runs
+        runs = [json.loads(Path(path).read_text()) for path in args.write_docs.split(",") if path]
+        print(f"wrote {bench_report.write_docs(bench_report.merge_runs(runs), REPO / 'docs' / 'benchmarks.md')}")
         return 0
     signal.signal(signal.SIGTERM, interrupt)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")

@@ -13,9 +13,23 @@ TITLES = {
     "op10": "the operator, a burst of N/10 ECSTasks of count 10",
     "steady": "the operator at a steady arrival rate",
     "noise": "the operator, a burst of N ECSTasks of count 1 beside unrelated Pods in another namespace",
+    "rs": "baseline of svc: a ReplicaSet of the service task's Pod (restartPolicy Always) scaled 0 → N",
+    "svc": "the operator, an ECSService scaled from desiredCount 0 to N",
+    "deploy": "baseline of roll: a Deployment of N/2 replicas (maxSurge 100%, maxUnavailable 0) whose template "
+              "changes",
+    "roll": "the operator, a rolling update of an ECSService of N/2 tasks (min 100 / max 200) to revision 2",
 }
 # Scenarios whose throughput is their own (a burst): the steady one is bounded by its arrival rate.
 BURSTS = ("a", "b", "op1", "op10", "noise")
+# The services and the baseline each is compared with (measured in the same run).
+SERVICE_SCENARIOS = ("rs", "svc", "deploy", "roll")
+BASELINES = {"rs": "rs", "svc": "rs", "deploy": "deploy", "roll": "deploy"}
+# Scenarios without the operator: the client (or Kubernetes' own controllers) does the work.
+NO_OPERATOR = ("a", "b", "rs", "deploy")
+# The operator's writes for a service task, by kind (audit log "verb resource"), as the Services table shows them.
+SERVICE_WRITES = (("create ecstasks", "ECSTask creates"), ("create pods", "Pod creates"),
+                  ("update ecstasks/status", "ECSTask status"), ("update ecsservices/status", "service status"),
+                  ("patch ecstasks", "ECSTask stops"), ("delete pods", "Pod deletes"), ("create events", "Events"))
 PROCESSES = ("kube-apiserver", "etcd", "kube-scheduler", "kube-controller-manager", "kwok", "operator",
              "bench client")
 
@@ -29,6 +43,10 @@ def add_ratios(results: dict[str, Any]) -> None:
             mine = result.get("throughput_tasks_per_s")
             result[f"ratio_{base}"] = (mine / reference if name in BURSTS and reference and mine is not None
                                        else None)
+        if name in BASELINES:  # svc against rs, roll against deploy: tasks/s, so deploy s ÷ roll s for a rollout
+            reference = scenarios.get(BASELINES[name], {}).get("throughput_tasks_per_s")
+            mine = result.get("throughput_tasks_per_s")
+            result["ratio_baseline"] = mine / reference if reference and mine is not None else None
 
 
 def fmt(value: Any, digits: int = 2) -> str:
@@ -45,8 +63,19 @@ def one_line(name: str, r: dict[str, Any]) -> str:
     line = (f"{name}: {r['tasks_running']}/{r['tasks']} tasks RUNNING in {r['elapsed_s']:.1f} s = "
             f"{r['throughput_tasks_per_s']:.1f} tasks/s{state}; latency p50 {fmt(latency.get('p50'))} s "
             f"p99 {fmt(latency.get('p99'))} s; {r['api_requests_per_task']:.1f} API requests/task")
-    if "operator" in r and name not in ("a", "b"):
+    if "operator" in r and name not in NO_OPERATOR:
         line += f"; operator {r['operator']['writes_per_task']:.2f} writes/task"
+    if "service_status_writes_per_task" in r:
+        line += f" (service status {r['service_status_writes_per_task']:.3f})"
+    if r.get("task_created_s"):
+        line += (f"; ECSTasks created by the service after p50 {fmt(r['task_created_s'].get('p50'))} s, "
+                 f"max {fmt(r['task_created_s'].get('max'))} s")
+    if name in BASELINES and name != BASELINES[name]:
+        line += f"; ÷{BASELINES[name]} {fmt(r.get('ratio_baseline'))}"
+    if r.get("completed_s") is not None:
+        line += f"; rollout completed in {r['completed_s']:.1f} s (all new RUNNING at {r['all_new_running_s']:.1f} s)"
+    if r.get("operator_errors"):
+        line += f"; {r['operator_errors']} operator ERROR lines, e.g. {r['operator_error_examples'][0][:200]}"
     if r.get("operator_exit") is not None:
         line += f"; the operator EXITED ({r['operator_exit']}) during the scenario"
     if r.get("create_failures"):
@@ -55,19 +84,28 @@ def one_line(name: str, r: dict[str, Any]) -> str:
 
 
 def controller(name: str, r: dict[str, Any]) -> dict[str, Any]:
-    """Who does the ECS work: the client itself in A and B, the operator otherwise."""
-    return r.get("client" if name in ("a", "b") else "operator") or {}
+    """Who does the ECS work: the client itself in A and B (the baselines: Kubernetes' controllers, not
+    audited), the operator otherwise."""
+    return r.get("client" if name in NO_OPERATOR else "operator") or {}
 
 
-def rows_throughput(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-    header = ["scenario", "tasks", "RUNNING", "seconds", "tasks/s", "÷A", "÷B", "p50 s", "p95 s", "p99 s",
-              "Pod p50 s", "lag p50 s", "lag p99 s", "settle s", "other CPU s"]
+def chosen(results: dict[str, Any], names: tuple[str, ...] | None) -> list[tuple[str, dict[str, Any]]]:
+    return [(n, r) for n, r in results["scenarios"].items() if names is None or n in names]
+
+
+def rows_throughput(results: dict[str, Any], names: tuple[str, ...] | None = None
+                    ) -> tuple[list[str], list[list[str]]]:
+    scenarios = chosen(results, names)
+    services = any(n in BASELINES for n, _ in scenarios)
+    header = ["scenario", "tasks", "RUNNING", "seconds", "tasks/s", "÷A", "÷B", *(["÷base"] if services else []),
+              "p50 s", "p95 s", "p99 s", "Pod p50 s", "lag p50 s", "lag p99 s", "settle s", "other CPU s"]
     rows = []
-    for name, r in results["scenarios"].items():
+    for name, r in scenarios:
         latency = r.get("latency_s", {})
         rows.append([name, str(r["tasks"]), str(r["tasks_running"]) + ("" if r.get("complete") else "!"),
                      fmt(r["elapsed_s"], 1), fmt(r["throughput_tasks_per_s"], 1), fmt(r.get("ratio_a")),
-                     fmt(r.get("ratio_b")), fmt(latency.get("p50")), fmt(latency.get("p95")),
+                     fmt(r.get("ratio_b")), *([fmt(r.get("ratio_baseline"))] if services else []),
+                     fmt(latency.get("p50")), fmt(latency.get("p95")),
                      fmt(latency.get("p99")), fmt((r.get("pod_latency_s") or {}).get("p50")),
                      fmt((r.get("status_lag_s") or {}).get("p50")), fmt((r.get("status_lag_s") or {}).get("p99")),
                      fmt(r.get("settle_s"), 1),
@@ -75,14 +113,15 @@ def rows_throughput(results: dict[str, Any]) -> tuple[list[str], list[list[str]]
     return header, rows
 
 
-def rows_requests(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+def rows_requests(results: dict[str, Any], names: tuple[str, ...] | None = None
+                  ) -> tuple[list[str], list[list[str]]]:
     header = ["scenario", "API req/task", "API writes/task", "client req/task", "client writes/task",
               "operator req/task", "operator writes/task", "operator Events/task", "ECS-path writes/task"]
     rows = []
-    for name, r in results["scenarios"].items():
-        client, operator = r.get("client") or {}, (r.get("operator") or {}) if name not in ("a", "b") else {}
+    for name, r in chosen(results, names):
+        client, operator = r.get("client") or {}, (r.get("operator") or {}) if name not in NO_OPERATOR else {}
         path_writes = None
-        if client:
+        if client and name not in BASELINES.values():  # rs, deploy: kube-controller-manager's, not audited
             path_writes = client["writes_per_task"] + (operator.get("writes_per_task") or 0.0)
         rows.append([name, fmt(r["api_requests_per_task"]), fmt(r["api_writes_per_task"]),
                      fmt(client.get("requests_per_task")), fmt(client.get("writes_per_task")),
@@ -91,17 +130,35 @@ def rows_requests(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
-def rows_cpu(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+def rows_cpu(results: dict[str, Any], names: tuple[str, ...] | None = None) -> tuple[list[str], list[list[str]]]:
     short = {"kube-apiserver": "apiserver", "kube-scheduler": "scheduler", "kube-controller-manager": "kcm",
              "bench client": "client"}
     header = ["scenario", *[f"{short.get(p, p)} ms" for p in PROCESSES], "RSS idle MiB", "RSS peak MiB",
               "MiB/1k tasks"]
     rows = []
-    for name, r in results["scenarios"].items():
+    for name, r in chosen(results, names):
         cpu = r.get("cpu_ms_per_task", {})
         rss = r.get("operator_rss") or {}
         rows.append([name, *[fmt(cpu.get(p), 1) for p in PROCESSES], fmt(rss.get("idle_mib"), 1),
                      fmt(rss.get("peak_mib"), 1), fmt(rss.get("per_1000_tasks_mib"), 1)])
+    return header, rows
+
+
+def rows_services(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """The services beside their baselines: time, ratio, and the operator's writes per service task by kind."""
+    header = ["scenario", "tasks", "RUNNING", "seconds", "tasks/s", "÷base", "p50 s", "p99 s", "API writes/task",
+              "operator writes/task", *[label for _, label in SERVICE_WRITES], "operator errors"]
+    rows = []
+    for name, r in chosen(results, SERVICE_SCENARIOS):
+        latency = r.get("latency_s", {})
+        kinds = r.get("operator_writes_by_kind_per_task") or {}
+        operated = name not in NO_OPERATOR
+        rows.append([name, str(r["tasks"]), str(r["tasks_running"]) + ("" if r.get("complete") else "!"),
+                     fmt(r["elapsed_s"], 1), fmt(r["throughput_tasks_per_s"], 1), fmt(r.get("ratio_baseline")),
+                     fmt(latency.get("p50")), fmt(latency.get("p99")), fmt(r["api_writes_per_task"]),
+                     fmt((r.get("operator") or {}).get("writes_per_task")) if operated else "—",
+                     *[fmt(kinds.get(kind, 0.0), 3) if operated else "—" for kind, _ in SERVICE_WRITES],
+                     str(r.get("operator_errors", 0)) if operated else "—"])
     return header, rows
 
 
@@ -140,10 +197,18 @@ def tables(results: dict[str, Any]) -> str:
         render(*rows_cpu(results)),
         "",
     ]
+    if any(n in BASELINES for n in results["scenarios"]):
+        parts += [
+            "Services (÷base: tasks/s against rs for svc, against deploy for roll; for a rolling update seconds "
+            "and tasks/s run to the rollout's end; operator writes per service task, by kind; the baselines' "
+            "writes are kube-controller-manager's, in API writes/task only)",
+            render(*rows_services(results)),
+            "",
+        ]
     for name, r in results["scenarios"].items():
         ecs = controller(name, r)
         if ecs.get("requests_by_kind_per_task"):
-            who = "client" if name in ("a", "b") else "operator"
+            who = "client" if name in NO_OPERATOR else "operator"
             parts.append(f"{name} {who} requests/task: {top_requests(ecs['requests_by_kind_per_task'])}")
     parts += [f"{name}: CPU outside the benchmark, by command: {other_cpu(r)}"
               for name, r in results["scenarios"].items() if r.get("machine", {}).get("other_top")]
@@ -155,6 +220,38 @@ def other_cpu(r: dict[str, Any]) -> str:
 
 
 def headline(results: dict[str, Any]) -> str:
+    """The last lines printed: the default scenarios' figures if any ran, then the services' if any ran."""
+    s = results["scenarios"]
+    lines = []
+    if any(n not in BASELINES for n in s) or not s:
+        lines += headline_default(results)
+    if any(n in BASELINES for n in s):
+        lines += headline_services(results)
+    return "\n".join(lines)
+
+
+def headline_services(results: dict[str, Any]) -> list[str]:
+    s = results["scenarios"]
+
+    def value(name: str, key: str, digits: int = 2) -> str:
+        return fmt(s.get(name, {}).get(key), digits)
+
+    def writes(name: str) -> str:
+        return fmt((s.get(name, {}).get("operator") or {}).get("writes_per_task"))
+
+    return [
+        f"services tasks/s: rs={value('rs', 'throughput_tasks_per_s', 1)} "
+        f"svc={value('svc', 'throughput_tasks_per_s', 1)}"
+        f"  rollout s: deploy={value('deploy', 'completed_s', 1)} roll={value('roll', 'completed_s', 1)}"
+        f"  healthy after: {fmt(results['settings'].get('healthy_after_s'), 0)} s (ECS: 40 s)",
+        f"svc_ratio_rs={value('svc', 'ratio_baseline')} roll_ratio_deploy={value('roll', 'ratio_baseline')} "
+        f"svc_operator_writes_per_task={writes('svc')} "
+        f"svc_service_status_writes_per_task={value('svc', 'service_status_writes_per_task', 3)} "
+        f"roll_operator_writes_per_task={writes('roll')}",
+    ]
+
+
+def headline_default(results: dict[str, Any]) -> list[str]:
     s = results["scenarios"]
 
     def tput(name: str) -> str:
@@ -176,7 +273,7 @@ def headline(results: dict[str, Any]) -> str:
         f"noise_ratio_A={ratio('noise', 'a')}",
         f"ratio_A={ratio('op1', 'a')} ratio_B={ratio('op1', 'b')}",
     ]
-    return "\n".join(lines)
+    return lines
 
 
 def plot(results: dict[str, Any], path: Path) -> Path:
@@ -299,37 +396,139 @@ def write_docs(results: dict[str, Any], path: Path) -> Path:
         f"{st['operator_log_level']}",
         f"- Task definition `{definition['family']}`: {containers}",
         "",
-        "## Figures",
-        "",
-        "Throughput and create→RUNNING latency ('!' after RUNNING: not every task got there):",
-        "",
-        render(*rows_throughput(results), markdown=True),
-        "",
-        "Requests per task:",
-        "",
-        render(*rows_requests(results), markdown=True),
-        "",
-        "CPU milliseconds per task, and the operator's resident memory:",
-        "",
-        render(*rows_cpu(results), markdown=True),
-        "",
-        "Headline (the last lines `make bench` prints):",
-        "",
-        "```",
-        headline(results),
-        "```",
-        "",
-        "### Requests per task by verb and resource",
-        "",
     ]
-    for name, r in results["scenarios"].items():
+    main = tuple(n for n in results["scenarios"] if n not in SERVICE_SCENARIOS)
+    if main:
+        lines += [
+            "## Figures",
+            "",
+            "Throughput and create→RUNNING latency ('!' after RUNNING: not every task got there):",
+            "",
+            render(*rows_throughput(results, main), markdown=True),
+            "",
+            "Requests per task:",
+            "",
+            render(*rows_requests(results, main), markdown=True),
+            "",
+            "CPU milliseconds per task, and the operator's resident memory:",
+            "",
+            render(*rows_cpu(results, main), markdown=True),
+            "",
+            "Headline (the last lines `make bench` prints):",
+            "",
+            "```",
+            "\n".join(headline_default(results)),
+            "```",
+            "",
+            "### Requests per task by verb and resource",
+            "",
+            *requests_by_kind(results, main),
+            "",
+        ]
+    if any(n in SERVICE_SCENARIOS for n in results["scenarios"]):
+        lines += services_section(results)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines))
+    return path
+
+
+def requests_by_kind(results: dict[str, Any], names: tuple[str, ...]) -> list[str]:
+    lines = []
+    for name, r in chosen(results, names):
         lines.append(f"- **{name}** — all clients (apiserver_request_total): "
                      f"{top_requests(r.get('api_requests_by_kind_per_task', {}))}")
         for role in ("client", "operator"):
             counts = (r.get(role) or {}).get("requests_by_kind_per_task")
             if counts:
                 lines.append(f"  - {role} (audit log): {top_requests(counts, limit=20)}")
-    lines.append("")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines))
-    return path
+    return lines
+
+
+SERVICES_METHOD = """\
+ECS services: an `ECSService` (CreateService's shape) reconciled by the operator's service
+scheduler, each service task an ECSTask of count 1 whose Pod the ECSTask reconciler creates; each
+scenario beside the same Pods driven by Kubernetes' own controller in the same run. Not part of
+`make bench`: `.venv/bin/python bench/bench.py --tasks 1000 --scenarios rs,svc,deploy,roll`; this
+file from both runs: `bench/bench.py --write-docs MAIN/results.json,SERVICES/results.json`.
+
+- **rs**, baseline of svc: a ReplicaSet whose Pod template is the Pod the operator builds for a
+  service task (task definition `bench` translated, with the service's group and ECS's default
+  spread over instances), except **restartPolicy Always, which a ReplicaSet requires** (the
+  operator's Pods have Never: ECS replaces a stopped task, never restarts it); created with 0
+  replicas, then scaled to N; done when a watch sees N Pods Running.
+- **svc**: an ECSService with desiredCount 0 (steady), patched to desiredCount N; done when a watch
+  on its ECSTasks (label `ecs.compat.dev/service`) sees N RUNNING. The measured window then goes on
+  until the service reports its steady state (its last status write), then settles.
+- **deploy**, baseline of roll: a Deployment of N/2 replicas of the same Pod, RollingUpdate with
+  maxSurge 100% and maxUnavailable 0 (ECS's minimumHealthyPercent 100 / maximumPercent 200) and
+  minReadySeconds the healthy delay below; once available, its template becomes revision 2's Pod
+  (one environment variable more); done when updatedReplicas = availableReplicas = replicas = N/2
+  and every old Pod is gone.
+- **roll**: an ECSService of N/2 tasks (min 100 / max 200), steady; revision 2 of the task
+  definition registered (its ECSTaskDefinition's spec patched); then the service's taskDefinition
+  set to `bench:2`; done when its one deployment is COMPLETED with N/2 RUNNING tasks of revision 2
+  and every old task STOPPED.
+- **Healthy**: a task without a health check counts as healthy a fixed delay after it is RUNNING
+  (the operator's `ECS_SERVICE_HEALTHY_AFTER`; **ECS's default is 40 s**), and the Deployment's
+  minReadySeconds is the same delay: both sides wait the same.
+- A service runs in one ECS cluster: its tasks, and the baselines' Pods, on that cluster's node
+  group alone.
+- **seconds**: the scale or update call → the last task RUNNING (rs, svc), or → the rollout's end
+  (deploy, roll). **tasks/s**: N (rollouts: the N/2 tasks replaced) ÷ seconds. **÷base**: tasks/s ÷
+  the baseline's in the same run (svc ÷ rs; roll ÷ deploy, i.e. deploy's seconds ÷ roll's).
+  **Latency**: the call → each task (Pod) RUNNING.
+- **operator writes/task**: the operator's writes (audit log) ÷ the service tasks started (roll:
+  ÷ the tasks replaced), and by kind: ECSTask creates, Pod creates, ECSTask status writes, service
+  status writes (counts are written at most once a second: batched, so a fraction per task),
+  ECSTask stops, Pod deletes, Events. The baselines' writes are kube-controller-manager's (not
+  audited): in API writes/task only.
+- The window of svc runs on to the service's steady state, the healthy delay after the last
+  RUNNING: its CPU per task includes that wait, which rs does not have.
+"""
+
+
+def services_section(results: dict[str, Any]) -> list[str]:
+    """docs/benchmarks.md's Services section: the services beside their baselines."""
+    st = results["settings"]
+    lines = ["## Services", "", SERVICES_METHOD]
+    run = next((r for r in results.get("other_runs", []) if set(r["scenarios"]) & set(SERVICE_SCENARIOS)), None)
+    if run is not None:  # measured in a run of their own
+        st = run["settings"]
+        lines += [f"- Run: `{run['command']}`, started {run['started_at']}, finished {run.get('finished_at', '—')}; "
+                  f"commit {run['versions']['git_commit']}"]
+    shape = st["node_shape"]
+    lines += [
+        f"- Settings: N = {st['tasks']}; healthy after {fmt(st.get('healthy_after_s'), 0)} s (ECS: 40 s), "
+        f"minReadySeconds the same; service cluster {st.get('service_cluster', '—')} on "
+        f"{st.get('service_cluster_nodes', '—')} of {st['nodes']} kwok nodes, each {shape['cpu']} CPU, "
+        f"{shape['memory']}, {shape['pods']} pods; revision 2: {st.get('revision_2_change', '—')}",
+        "",
+        render(*rows_services(results), markdown=True),
+        "",
+        "Throughput and latency (the columns of the Figures' table), and CPU milliseconds per task:",
+        "",
+        render(*rows_throughput(results, SERVICE_SCENARIOS), markdown=True),
+        "",
+        render(*rows_cpu(results, SERVICE_SCENARIOS), markdown=True),
+        "",
+        "```",
+        "\n".join(headline_services(results)),
+        "```",
+        "",
+        *requests_by_kind(results, SERVICE_SCENARIOS),
+        "",
+    ]
+    return lines
+
+
+def merge_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several results.json as one for the docs (`make bench`'s, then the services run's): the first
+    run's header and settings; every run's scenarios; the other runs' headers under `other_runs`."""
+    if len(runs) == 1:
+        return runs[0]
+    merged = {**runs[0], "scenarios": dict(runs[0]["scenarios"]), "other_runs": []}
+    for run in runs[1:]:
+        merged["other_runs"].append({**{k: v for k, v in run.items() if k != "scenarios"},
+                                     "scenarios": list(run["scenarios"])})
+        merged["scenarios"].update(run["scenarios"])
+    return merged

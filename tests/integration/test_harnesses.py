@@ -1,8 +1,9 @@
 """`make bench`, `make chaos` and `make soak` end to end at a smoke size, each on a control plane of its own.
 
 Their speed and memory figures are printed, not asserted (a loaded CI machine's timings prove
-nothing); what is asserted is what must hold at any size: every task reaches RUNNING, the
-operator's writes per task, no duplicate or lost task across kills, no operator errors.
+nothing); what is asserted is what must hold at any size: every task reaches RUNNING (a service's
+rollout completes), the operator's writes per task, no duplicate or lost task across kills, no
+operator errors.
 """
 
 from __future__ import annotations
@@ -45,6 +46,37 @@ def test_the_benchmark_runs_every_scenario_and_reports_what_it_measured(tmp_path
     assert scenarios["op10"]["operator"]["writes_per_task"] < 1.5
     assert re.search(r"^ratio_A=\S+ ratio_B=\S+$", stdout, re.MULTILINE)
     assert (out / "benchmarks.md").read_text().count("| op10 |") == 3
+
+
+def test_the_benchmark_runs_the_services_beside_their_baselines(tmp_path):
+    """rs, svc, deploy, roll (not in the default list): every task RUNNING, the rollout completed with
+    every old task stopped, the writes per service task reported, no operator error."""
+    out = tmp_path / "bench-services"
+    stdout = run("bench.py", "--tasks", "20", "--nodes", "3", "--scenarios", "rs,svc,deploy,roll", "--idle", "1",
+                 "--healthy-after", "1", "--no-plot", "--out", str(out), timeout=600)
+    scenarios = json.loads((out / "results.json").read_text())["scenarios"]
+    assert list(scenarios) == ["rs", "svc", "deploy", "roll"]
+    assert [scenarios[n]["tasks"] for n in scenarios] == [20, 20, 10, 10]
+    for name, scenario in scenarios.items():
+        assert scenario["complete"] and scenario["tasks_running"] == scenario["tasks"], name
+        assert scenario["throughput_tasks_per_s"] > 0 and scenario["ratio_baseline"] > 0, name
+    svc, roll = scenarios["svc"], scenarios["roll"]
+    assert svc["service"]["runningCount"] == 20 and svc["service"]["steady"]
+    assert roll["service"]["deployments"] == [
+        {"taskDefinition": "bench:2", "status": "PRIMARY", "rolloutState": "COMPLETED", "runningCount": 10}]
+    assert roll["old_tasks"] == roll["old_tasks_stopped"] == 10
+    for name in ("svc", "roll"):
+        scenario = scenarios[name]
+        assert scenario["operator_exit"] is None and scenario["operator_errors"] == 0, \
+            scenario["operator_error_examples"]
+        kinds = scenario["operator_writes_by_kind_per_task"]
+        assert kinds["create ecstasks"] >= 1.0 and kinds["create pods"] >= 1.0, kinds
+        assert 0 < scenario["service_status_writes_per_task"] < 1.0, name  # batched, not one per task
+    # The ECSTask, its Pod, its status; the service's status writes shared by its tasks.
+    assert 3.0 <= svc["operator"]["writes_per_task"] < 4.0
+    assert re.search(r"^svc_ratio_rs=\S+ roll_ratio_deploy=\S+ svc_operator_writes_per_task=\S+", stdout,
+                     re.MULTILINE)
+    assert (out / "benchmarks.md").read_text().count("| roll |") == 3
 
 
 def test_chaos_kills_lose_and_duplicate_nothing():
