@@ -25,8 +25,11 @@ import secrets
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from dataclasses import replace
+from functools import partial
+from typing import Any, TypeVar
 
 import kopf
 from kubernetes.client.exceptions import ApiException
@@ -57,12 +60,16 @@ from .settings import SETTINGS
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 Key = tuple[str, str]  # (namespace, ECSService name)
 API = f"{API_GROUP}/{API_VERSION}"
+# Seconds a created task the watch has not shown is remembered (the watch shows it long before).
+RECENT = 120.0
 # How a DAEMON task is pinned to its instance (a memberOf constraint, as StartTask's instances).
 PIN = "ec2InstanceId == "
-# ECSTasks a service scheduler step creates at once (the API client is synchronous: threads).
-CREATE_CONCURRENCY = 8
+# ECSTasks a service scheduler step creates (or stops) at once (the API client is synchronous: threads).
+CONCURRENCY = 8
 # Status fields of ours beside ECS's Service shape (the API layer leaves them out).
 DEPLOYMENT_EXTRA = ("revision", "reference", "token", "healthChecked", "counted", "firstRunAt")
 
@@ -170,7 +177,10 @@ class ServiceReconciler:
         self.loop: Reconciler[Key] = Reconciler("ecsservice", self.reconcile, SETTINGS.service_workers)
         self.statuses = StatusWriter("ecsservices", API, "ECSService", lambda answer: pack(trim_task(answer)),
                                      self.loop.queue.add)
-        self.created: Recent[Key] = Recent()  # ECSTasks created that the watch has not shown yet
+        # ECSTasks created that the watch has not shown yet: (namespace, task) → (service, its view,
+        # when). The scheduler counts them, or a second step before the watch catches up would start
+        # their like again (and could exceed maximumPercent).
+        self._unseen: dict[Key, tuple[str, TaskView, float]] = {}
         self.stopping: Recent[Key] = Recent()  # … asked to stop
         self.backoff: Backoff[Key] = Backoff()
         self._lock = threading.Lock()
@@ -196,7 +206,8 @@ class ServiceReconciler:
             self.loop.queue.add(key)
 
     def _task_changed(self, key: Key, old: Any, new: Any) -> None:
-        self.created.discard(key)
+        with self._lock:
+            self._unseen.pop(key, None)
         self.stopping.discard(key)
         current = new or old
         if current is not None and current.service:
@@ -300,7 +311,7 @@ class ServiceReconciler:
             daemon=spec.is_daemon, eligible_nodes=eligible, draining_nodes=frozenset(draining),
             healthy_after=SETTINGS.service_healthy_after, throttle_base=SETTINGS.service_throttle_base,
             throttle_cap=SETTINGS.service_throttle_cap)
-        tasks = [task_view(p) for p in self.caches.service_tasks(namespace, name)]
+        tasks = self._tasks(key)
         last = status.get("lastCompletedDeployment")
         events_before = status.get("events") or []
         result = scheduler.plan(view, deployments, tasks, moment,
@@ -312,8 +323,7 @@ class ServiceReconciler:
             self._write(key, obj, spec, service, cluster, result.deployments, status, result.events, result,
                         moment, force=True)
             return 0.0
-        for task, reason in result.stops:
-            self._stop(namespace, task, reason)
+        self._concurrently([partial(self._stop, namespace, task, reason) for task, reason in result.stops])
         started = self._start(key, obj, spec, service, result.starts, {t.name for t in tasks}, result.deployments)
         messages = result.events + ([scheduler.started_event(service, started)] if started else [])
         again = self._write(key, obj, spec, service, cluster, result.deployments, status, messages, result, moment,
@@ -359,6 +369,20 @@ class ServiceReconciler:
                 raise
         return None
 
+    def _tasks(self, key: Key) -> list[TaskView]:
+        """The service's tasks: as the caches have them, and those created since that the watch
+        has not shown yet (forgotten after RECENT seconds: by then the watch has long shown them)."""
+        namespace, name = key
+        tasks = [task_view(p) for p in self.caches.service_tasks(namespace, name)]
+        seen = {t.name for t in tasks}
+        moment = time.monotonic()
+        with self._lock:
+            for task_key in [k for k, (_, _, at) in self._unseen.items() if moment - at > RECENT]:
+                del self._unseen[task_key]
+            unseen = [view for (ns, task), (service, view, _) in self._unseen.items()
+                      if ns == namespace and service == name and task not in seen]
+        return tasks + unseen
+
     # ---------------------------------------------------------------- acting
 
     def _stop(self, namespace: str, task: str, reason: str) -> None:
@@ -381,17 +405,14 @@ class ServiceReconciler:
     def _start(self, key: Key, obj: dict[str, Any], spec: ServiceSpec, service: str,
                starts: list[tuple[str, str | None]], existing: set[str], deployments: list[Deployment]
                ) -> list[TaskView]:
-        """Create one ECSTask per start, in the lowest free slot of its deployment; the tasks started.
-
-        The creates go out CREATE_CONCURRENCY at a time: one at a time, a service scaled to a
-        thousand tasks spent most of its scale-up waiting on round trips (`make bench-services`)."""
+        """Create one ECSTask per start, in the lowest free slot of its deployment; the tasks started."""
         namespace, name = key
         by_id = {d.id: d for d in deployments}
         taken = set(existing)
         bodies = []
         for deployment_id, node in starts:
             slot = 0
-            while (task := task_name(name, deployment_id, slot)) in taken or (namespace, task) in self.created:
+            while (task := task_name(name, deployment_id, slot)) in taken or (namespace, task) in self._unseen:
                 slot += 1
             taken.add(task)
             bodies.append(self._task_body(obj, spec, service, task, by_id[deployment_id], node))
@@ -399,32 +420,40 @@ class ServiceReconciler:
         def create(body: dict[str, Any]) -> TaskView | str | None:
             """The task started; None if it existed already; the refusal's message if refused."""
             task = body["metadata"]["name"]
-            self.created.add((namespace, task))  # before the request: the watch may show it first
+            view = TaskView(task, "", body["spec"]["startedBy"], "", created_at=time.time(),
+                            node=_pinned_node(body["spec"]))
+            with self._lock:  # before the request: the watch may show it first
+                self._unseen[(namespace, task)] = (name, view, time.monotonic())
             try:
                 answer = kube.send("POST", kube.custom_path("ecstasks", namespace), body)
             except ApiException as err:
                 if err.status == 409:
                     return None  # created before (a restart, or a cache behind): done
-                self.created.discard((namespace, task))
+                with self._lock:
+                    self._unseen.pop((namespace, task), None)
                 if err.status in (400, 403, 422):
                     return f"{task}: {_api_message(err)}"
                 raise
             except Exception:
-                self.created.discard((namespace, task))
+                with self._lock:
+                    self._unseen.pop((namespace, task), None)
                 raise
-            return TaskView(task, TaskRef(task, namespace, answer["metadata"]["uid"]).task_id,
-                            body["spec"]["startedBy"], "", created_at=time.time())
+            return replace(view, task_id=TaskRef(task, namespace, answer["metadata"]["uid"]).task_id)
 
-        if len(bodies) > 1:
-            with ThreadPoolExecutor(min(CREATE_CONCURRENCY, len(bodies)), thread_name_prefix="ecsservice-create") \
-                    as pool:
-                outcomes = list(pool.map(create, bodies))
-        else:
-            outcomes = [create(b) for b in bodies]
+        outcomes = self._concurrently([partial(create, body) for body in bodies])
         refusals = [o for o in outcomes if isinstance(o, str)]
         if refusals:  # admission refused them (a policy, a quota): the next reconcile tries again
             events.post(_ref(obj), "Warning", "TaskRefused", refusals[0])
         return [o for o in outcomes if isinstance(o, TaskView)]
+
+    @staticmethod
+    def _concurrently(calls: list[Callable[[], T]]) -> list[T]:
+        """The calls' results, CONCURRENCY at a time: one at a time, a service scaled or rolled by a
+        thousand tasks spent most of its time waiting on round trips (`make bench-services`)."""
+        if len(calls) < 2:
+            return [call() for call in calls]
+        with ThreadPoolExecutor(min(CONCURRENCY, len(calls)), thread_name_prefix="ecsservice") as pool:
+            return list(pool.map(lambda call: call(), calls))
 
     def _task_body(self, obj: dict[str, Any], spec: ServiceSpec, service: str, task: str, deployment: Deployment,
                    node: str | None) -> dict[str, Any]:
