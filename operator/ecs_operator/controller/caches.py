@@ -185,10 +185,10 @@ class Caches:
         with self._lock:
             return list((self._pods_of_cluster.get((namespace, cluster_label)) or {}).values())
 
-    def service_tasks(self, namespace: str, service: str) -> list[str]:
-        """The ECSTasks (packed) an ECSService started that still exist."""
+    def service_tasks(self, namespace: str, service: str) -> dict[str, str]:
+        """The ECSTasks an ECSService started that still exist: name → packed."""
         with self._lock:
-            return list((self._tasks_of_service.get((namespace, service)) or {}).values())
+            return dict(self._tasks_of_service.get((namespace, service)) or {})
 
     def active_services(self, namespace: str, cluster: str) -> int:
         """ECSServices of the cluster that are not INACTIVE (a cluster's activeServicesCount)."""

@@ -64,6 +64,8 @@ T = TypeVar("T")
 
 Key = tuple[str, str]  # (namespace, ECSService name)
 API = f"{API_GROUP}/{API_VERSION}"
+# Seconds after a task changes that its service's scheduler looks (a burst's changes coalesce).
+TASK_CHANGE_DELAY = 0.25
 # Seconds a created task the watch has not shown is remembered (the watch shows it long before).
 RECENT = 120.0
 # How a DAEMON task is pinned to its instance (a memberOf constraint, as StartTask's instances).
@@ -181,6 +183,8 @@ class ServiceReconciler:
         # when). The scheduler counts them, or a second step before the watch catches up would start
         # their like again (and could exceed maximumPercent).
         self._unseen: dict[Key, tuple[str, TaskView, float]] = {}
+        # Each cached ECSTask's view, decoded once per change of it: (packed, view).
+        self._views: dict[Key, tuple[str, TaskView]] = {}
         self.stopping: Recent[Key] = Recent()  # … asked to stop
         self.backoff: Backoff[Key] = Backoff()
         self._lock = threading.Lock()
@@ -208,10 +212,14 @@ class ServiceReconciler:
     def _task_changed(self, key: Key, old: Any, new: Any) -> None:
         with self._lock:
             self._unseen.pop(key, None)
-        self.stopping.discard(key)
+            if new is None:
+                self._views.pop(key, None)
+        if new is None or '"desiredStatus":"STOPPED"' in new.packed:  # the watch shows the stop now
+            self.stopping.discard(key)
         current = new or old
         if current is not None and current.service:
-            self.loop.queue.add((key[0], current.service))
+            # A moment later: the changes of a burst of tasks make one scheduler step, not one each.
+            self.loop.queue.add((key[0], current.service), TASK_CHANGE_DELAY)
 
     def _everything_changed(self, key: Key, old: Any, new: Any) -> None:
         """A node joined, left, was cordoned: DAEMON services follow, REPLICA ones replace tasks."""
@@ -282,7 +290,7 @@ class ServiceReconciler:
                 deployments = scheduler.new_deployment(deployments, new_deployment_id(), arn, resolved.reference(),
                                                        reference, token, checked, moment)
             # Written before any task of it is created: a restart finds the same deployment.
-            self._write(key, obj, spec, service, cluster, deployments, status, [], None, moment, force=True)
+            self._write(key, obj, spec, service, deployments, status, [], None, moment, force=True)
             return 0.0
         self.backoff.reset(key)
 
@@ -320,13 +328,13 @@ class ServiceReconciler:
                                 status.get("throttle"))
         persisted = {d.id for d in deployments}
         if any(d.id not in persisted for d in result.deployments):  # a rollback: written before its tasks
-            self._write(key, obj, spec, service, cluster, result.deployments, status, result.events, result,
+            self._write(key, obj, spec, service, result.deployments, status, result.events, result,
                         moment, force=True)
             return 0.0
         self._concurrently([partial(self._stop, namespace, task, reason) for task, reason in result.stops])
         started = self._start(key, obj, spec, service, result.starts, {t.name for t in tasks}, result.deployments)
         messages = result.events + ([scheduler.started_event(service, started)] if started else [])
-        again = self._write(key, obj, spec, service, cluster, result.deployments, status, messages, result, moment,
+        again = self._write(key, obj, spec, service, result.deployments, status, messages, result, moment,
                             force=bool(messages))
         delays = [d for d in (result.again, again) if d is not None]
         return min(delays) if delays else None
@@ -336,7 +344,7 @@ class ServiceReconciler:
         """DeleteService: every task stops (DRAINING), then the service is INACTIVE: still
         describable for `inactive_service_retention`, then its object goes."""
         namespace, name = key
-        tasks = [task_view(p) for p in self.caches.service_tasks(namespace, name)]
+        tasks = [task_view(p) for p in self.caches.service_tasks(namespace, name).values()]
         deployments = [deployment_from_record(r) for r in status.get("deployments") or []]
         reason = (f"Scaling activity initiated by (deployment {deployments[0].id})" if deployments
                   else "Service deleted")
@@ -373,7 +381,7 @@ class ServiceReconciler:
         """The service's tasks: as the caches have them, and those created since that the watch
         has not shown yet (forgotten after RECENT seconds: by then the watch has long shown them)."""
         namespace, name = key
-        tasks = [task_view(p) for p in self.caches.service_tasks(namespace, name)]
+        tasks = [self._view(namespace, task, p) for task, p in self.caches.service_tasks(namespace, name).items()]
         seen = {t.name for t in tasks}
         moment = time.monotonic()
         with self._lock:
@@ -382,6 +390,18 @@ class ServiceReconciler:
             unseen = [view for (ns, task), (service, view, _) in self._unseen.items()
                       if ns == namespace and service == name and task not in seen]
         return tasks + unseen
+
+    def _view(self, namespace: str, task: str, packed: str) -> TaskView:
+        """task_view(packed), decoded again only when the task has changed (a step of a service of a
+        thousand tasks would otherwise decode them all)."""
+        with self._lock:
+            known = self._views.get((namespace, task))
+        if known is not None and known[0] is packed:
+            return known[1]
+        view = task_view(packed)
+        with self._lock:
+            self._views[(namespace, task)] = (packed, view)
+        return view
 
     # ---------------------------------------------------------------- acting
 
@@ -484,9 +504,9 @@ class ServiceReconciler:
 
     # ---------------------------------------------------------------- status
 
-    def _write(self, key: Key, obj: dict[str, Any], spec: ServiceSpec, service: str, cluster: ClusterSpec,
-               deployments: list[Deployment], status: dict[str, Any], messages: list[str],
-               result: scheduler.Plan | None, moment: float, force: bool) -> float | None:
+    def _write(self, key: Key, obj: dict[str, Any], spec: ServiceSpec, service: str, deployments: list[Deployment],
+               status: dict[str, Any], messages: list[str], result: scheduler.Plan | None, moment: float,
+               force: bool) -> float | None:
         """Write the status if it changed; counts alone are written at most every
         `service_status_interval` (a burst of task changes costs one write per interval, not one each).
         Returns when to look again for a write held back."""
