@@ -448,8 +448,8 @@ SERVICES_METHOD = """\
 ECS services: an `ECSService` (CreateService's shape) reconciled by the operator's service
 scheduler, each service task an ECSTask of count 1 whose Pod the ECSTask reconciler creates; each
 scenario beside the same Pods driven by Kubernetes' own controller in the same run. Not part of
-`make bench`: `.venv/bin/python bench/bench.py --tasks 1000 --scenarios rs,svc,deploy,roll`; this
-file from both runs: `bench/bench.py --write-docs MAIN/results.json,SERVICES/results.json`.
+`make bench`: `make bench-services` (`bench/bench.py --tasks 1000 --scenarios rs,svc,deploy,roll`);
+this file from both runs: `bench/bench.py --write-docs MAIN/results.json,SERVICES/results.json`.
 
 - **rs**, baseline of svc: a ReplicaSet whose Pod template is the Pod the operator builds for a
   service task (task definition `bench` translated, with the service's group and ECS's default
