@@ -25,10 +25,10 @@ class Runtime:
     def start(self) -> None:
         events.start()
         self.caches.start()
-        for reconciler in self.reconcilers:
-            reconciler.start()
+        for reconciler in self.reconcilers:  # their workers start once every cache is complete
+            reconciler.loop.start(self.caches.wait_synced)
 
     def stop(self) -> None:
         for reconciler in self.reconcilers:
-            reconciler.stop()
+            reconciler.loop.stop()
         self.caches.stop()

@@ -195,12 +195,6 @@ class ServiceReconciler:
         caches.clusters.subscribe(self._namespace_changed)
         caches.families.subscribe(self._namespace_changed)
 
-    def start(self) -> None:
-        self.loop.start(self.caches.wait_synced)
-
-    def stop(self) -> None:
-        self.loop.stop()
-
     # ---------------------------------------------------------------- changes → keys
 
     def _service_changed(self, key: Key, old: Any, new: Any) -> None:

@@ -69,12 +69,6 @@ class TaskReconciler:
         caches.clusters.subscribe(self._wakes_waiting)
         caches.families.subscribe(self._wakes_waiting)
 
-    def start(self) -> None:
-        self.loop.start(self.caches.wait_synced)
-
-    def stop(self) -> None:
-        self.loop.stop()
-
     # ---------------------------------------------------------------- changes → keys
 
     def _task_changed(self, key: Key, old: TaskEntry | None, new: TaskEntry | None) -> None:
