@@ -10,13 +10,13 @@ describable as INACTIVE for a while, then deletes it.
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import uuid
 from typing import Any
 
 from pydantic import ValidationError
 
+from ..ecs import times
 from ..ecs.errors import describe_validation_error
 from ..ecs.labels import DELETE_REQUESTED_ANNOTATION
 from ..ecs.resources import resource_name, service_resource
@@ -247,8 +247,7 @@ def delete_service(session: Session, request: dict[str, Any]) -> dict[str, Any]:
         if (spec.get("schedulingStrategy") != "DAEMON" and (spec.get("desiredCount") or 0) > 0
                 and request.get("force") is not True):
             raise invalid_parameter("The service cannot be stopped while it is scaled above 0.")
-        moment = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         obj = session.patch(PLURAL, obj["metadata"]["name"], {"metadata": {"annotations": {
-            DELETE_REQUESTED_ANNOTATION: moment}}})
+            DELETE_REQUESTED_ANNOTATION: times.now()}}})
     shape = service_shape(obj, cluster_arn=_cluster_arn(cluster))
     return {"service": shape | {"status": "DRAINING", "desiredCount": 0}}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from ..ecs import arns
+from ..ecs import arns, times
 from ..ecs.labels import DELETE_REQUESTED_ANNOTATION
 from ..ecs.services import DEFAULT_PERCENTS
 
@@ -33,12 +33,7 @@ DEPLOYMENT_CONFIGURATION_MEMBERS = ("deploymentCircuitBreaker", "maximumPercent"
 
 def timestamp(value: Any) -> datetime.datetime | None:
     """An RFC 3339 string as Kubernetes writes it ('2026-11-25T12:00:00Z') → an aware datetime."""
-    if isinstance(value, datetime.datetime) or value is None:
-        return value
-    try:
-        return datetime.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
+    return times.parse(value)
 
 
 def _with_timestamps(shape: dict[str, Any], members: tuple[str, ...]) -> dict[str, Any]:
@@ -171,7 +166,7 @@ def iso_timestamps(value: Any) -> Any:
     Kubernetes writes them, where the time is UTC to the second)."""
     if isinstance(value, datetime.datetime):
         if value.utcoffset() == datetime.timedelta(0) and not value.microsecond:
-            return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+            return times.rfc3339(value)
         return value.isoformat()
     if isinstance(value, dict):
         return {k: iso_timestamps(v) for k, v in value.items()}

@@ -17,7 +17,6 @@ a restart at any point neither duplicates nor loses a task.
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import json
 import logging
@@ -35,7 +34,7 @@ import kopf
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
-from ..ecs import arns, scheduler
+from ..ecs import arns, scheduler, times
 from ..ecs.conditions import set_condition
 from ..ecs.cql import QueryError, combine_terms, terms_match
 from ..ecs.errors import InvalidInput, describe_validation_error
@@ -76,24 +75,11 @@ CONCURRENCY = 8
 DEPLOYMENT_EXTRA = ("revision", "reference", "token", "healthChecked", "counted", "firstRunAt")
 
 
-def _epoch(value: Any) -> float | None:
-    if not value:
-        return None
-    try:
-        return datetime.datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
-
-
-def _iso(epoch: float) -> str:
-    return datetime.datetime.fromtimestamp(epoch, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def deployment_from_record(record: dict[str, Any]) -> Deployment:
     return Deployment(
         id=record["id"], status=record["status"], task_definition=record["taskDefinition"],
         revision=record.get("revision") or {}, reference=record.get("reference", ""), token=record.get("token"),
-        created_at=_epoch(record.get("createdAt")) or 0.0, updated_at=_epoch(record.get("updatedAt")) or 0.0,
+        created_at=times.epoch(record.get("createdAt")) or 0.0, updated_at=times.epoch(record.get("updatedAt")) or 0.0,
         rollout_state=record.get("rolloutState", scheduler.IN_PROGRESS),
         rollout_state_reason=record.get("rolloutStateReason", ""), health_checked=bool(record.get("healthChecked")),
         desired_count=record.get("desiredCount", 0), running_count=record.get("runningCount", 0),
@@ -106,7 +92,7 @@ def deployment_record(d: Deployment) -> dict[str, Any]:
     record: dict[str, Any] = {
         "id": d.id, "status": d.status, "taskDefinition": d.task_definition, "desiredCount": d.desired_count,
         "pendingCount": d.pending_count, "runningCount": d.running_count, "failedTasks": d.failed_tasks,
-        "createdAt": _iso(d.created_at), "updatedAt": _iso(d.updated_at), "launchType": "EC2",
+        "createdAt": times.rfc3339(d.created_at), "updatedAt": times.rfc3339(d.updated_at), "launchType": "EC2",
         "rolloutState": d.rollout_state, "rolloutStateReason": d.rollout_state_reason,
         "revision": d.revision, "reference": d.reference, "healthChecked": d.health_checked,
     }
@@ -139,9 +125,9 @@ def task_view(packed: str) -> TaskView:
         deployment=spec.get("startedBy", ""),
         last_status=record.get("lastStatus") or status.get("lastStatus") or "",
         desired_status=spec.get("desiredStatus", "RUNNING"),
-        created_at=_epoch(meta.get("creationTimestamp")) or 0.0,
-        started_at=_epoch(record.get("startedAt")),
-        stopped_at=_epoch(record.get("stoppedAt")) or (_epoch(meta.get("creationTimestamp"))
+        created_at=times.epoch(meta.get("creationTimestamp")) or 0.0,
+        started_at=times.epoch(record.get("startedAt")),
+        stopped_at=times.epoch(record.get("stoppedAt")) or (times.epoch(meta.get("creationTimestamp"))
                                                        if status.get("lastStatus") == "STOPPED" else None),
         health=overall,
         stopped_reason=record.get("stoppedReason") or status.get("stoppedReason"),
@@ -353,7 +339,7 @@ class ServiceReconciler:
         for record in new.get("deployments") or []:
             record["desiredCount"] = 0
         if not alive:
-            new.setdefault("inactiveAt", _iso(moment))
+            new.setdefault("inactiveAt", times.rfc3339(moment))
         set_condition(new, "Ready", False, "Inactive" if not alive else "Draining",
                       f"{service} was deleted" + (f"; {len(alive)} tasks still stopping" if alive else ""),
                       obj["metadata"].get("generation"))
@@ -361,7 +347,7 @@ class ServiceReconciler:
             self.statuses.write(key, obj, new)
         if alive:
             return None  # each task that stops requeues the service
-        left = SETTINGS.inactive_service_retention - (moment - (_epoch(new["inactiveAt"]) or moment))
+        left = SETTINGS.inactive_service_retention - (moment - (times.epoch(new["inactiveAt"]) or moment))
         if left > 0:
             return left
         try:
@@ -508,7 +494,7 @@ class ServiceReconciler:
         region, account = SETTINGS.region, SETTINGS.account
         low, high = spec.effective_deployment_configuration()
         new = dict(status)
-        stamp = _iso(moment)
+        stamp = times.rfc3339(moment)
         new.update({
             "serviceArn": arns.service_arn(spec.cluster, service, region, account),
             "serviceName": service,

@@ -28,7 +28,7 @@ import kopf
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
-from ..ecs import arns
+from ..ecs import arns, times
 from ..ecs.conditions import now, set_condition
 from ..ecs.errors import InvalidInput, describe_validation_error
 from ..ecs.labels import API_GROUP, API_VERSION, EPHEMERAL_LABEL, STOP_CODE_ANNOTATION
@@ -302,7 +302,7 @@ class TaskReconciler:
         stopped = [r.get("stoppedAt") for r in status.get("tasks", [])]
         if not stopped or not all(stopped):
             return None
-        newest = max(datetime.datetime.fromisoformat(str(t).replace("Z", "+00:00")) for t in stopped)
+        newest = max(times.parse(t) or datetime.datetime.now(datetime.UTC) for t in stopped)
         left = SETTINGS.stopped_task_retention - (datetime.datetime.now(datetime.UTC) - newest).total_seconds()
         if left > 0:
             return left
@@ -420,10 +420,9 @@ def _only_on_the_way(old: dict[str, Any], new: dict[str, Any]) -> bool:
 
 
 def _age(obj: dict[str, Any]) -> float:
-    created = obj["metadata"].get("creationTimestamp")
-    if not created:
+    moment = times.parse(obj["metadata"].get("creationTimestamp") or None)
+    if moment is None:
         return float("inf")
-    moment = datetime.datetime.fromisoformat(str(created).replace("Z", "+00:00"))
     return (datetime.datetime.now(datetime.UTC) - moment).total_seconds()
 
 

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import datetime
 from collections.abc import Callable
 from typing import Any
 
-
-def now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+from .times import now
 
 
 def set_condition(status: dict[str, Any], type_: str, ok: bool, reason: str, message: str, generation: int | None
