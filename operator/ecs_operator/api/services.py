@@ -26,7 +26,7 @@ from .errors import EcsError, invalid_parameter
 from .pagination import page
 from .session import Session
 from .shapes import resource_id, service_name, service_shape, service_status
-from .task_definitions import find_revision
+from .task_definitions import find_revision, require_active
 
 PLURAL = "ecsservices"
 DESCRIBE_SERVICES_MAX = 10
@@ -116,8 +116,7 @@ def create_service(session: Session, request: dict[str, Any]) -> dict[str, Any]:
         if err.code != "ClientException":
             raise
         raise EcsError("ClientException", "TaskDefinition not found.") from None
-    if revision["status"] != "ACTIVE":
-        raise EcsError("ClientException", "TaskDefinition is inactive")
+    require_active(revision)
     existing = next((o for o in session.list(PLURAL) if service_name(o) == service), None)
     if existing is not None:
         if service_status(existing) != "INACTIVE":
@@ -176,8 +175,7 @@ def update_service(session: Session, request: dict[str, Any]) -> dict[str, Any]:
             patch[key] = None if key in UPDATE_REPLACES and value == [] else value
     if request.get("taskDefinition"):
         _, revision, _ = find_revision(session, request["taskDefinition"])  # "Unable to describe task definition."
-        if revision["status"] != "ACTIVE":
-            raise EcsError("ClientException", "TaskDefinition is inactive")
+        require_active(revision)
         running = resource_id(status.get("taskDefinition") or "")
         named = resource_id(revision["taskDefinitionArn"])
         if named != running:  # the revision it runs named again starts no deployment (`ecs scale`)

@@ -41,6 +41,12 @@ def find_revision(session: Session, reference: str) -> Revision:
     return resource, revision, body
 
 
+def require_active(revision: dict[str, Any]) -> None:
+    """New tasks and services refuse a deregistered revision, in ECS's words."""
+    if revision["status"] != "ACTIVE":
+        raise EcsError("ClientException", "TaskDefinition is inactive")
+
+
 def _ready(obj: dict[str, Any]) -> dict[str, Any] | None:
     """The Ready condition, once the operator has handled the object's current generation."""
     ready = next((c for c in (obj.get("status") or {}).get("conditions", []) if c["type"] == "Ready"), None)

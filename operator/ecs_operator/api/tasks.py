@@ -12,12 +12,12 @@ from ..ecs.labels import EPHEMERAL_LABEL, SERVICE_LABEL
 from ..ecs.resources import task_resource
 from ..ecs.translate import label_value
 from .clusters import find_cluster
-from .errors import EcsError, invalid_parameter
+from .errors import invalid_parameter
 from .pagination import page
 from .services import find_service
 from .session import Session
 from .shapes import resource_id, task_shape
-from .task_definitions import find_revision
+from .task_definitions import find_revision, require_active
 
 # RunTask's members that the ECSTask spec takes as they are.
 RUN_TASK_MEMBERS = ("overrides", "placementConstraints", "placementStrategy", "startedBy", "group")
@@ -37,8 +37,7 @@ def run_task(session: Session, request: dict[str, Any]) -> dict[str, Any]:
     cluster = find_cluster(session, request.get("cluster"))
     reference = resource_id(request.get("taskDefinition") or "")
     _, revision, _ = find_revision(session, reference)  # ECS refuses unknown definitions at once
-    if revision["status"] != "ACTIVE":
-        raise EcsError("ClientException", "TaskDefinition is inactive")
+    require_active(revision)
     count = request.get("count", 1)
     family = reference.partition(":")[0]
     name = f"{family.lower().replace('_', '-')[:40].strip('-')}-{uuid.uuid4().hex[:8]}"
