@@ -44,6 +44,7 @@ from ecs_operator.frontends import kubectl as plugin
 from tests.helpers import wait_for
 from tests.integration.test_reconcilers import Ecs
 from tests.integration.test_translation_cluster import task_definitions
+from tests.realworld import AWS_CONTAINER_FIELDS, AWS_TASK_FIELDS
 from tests.unit.test_models import INVALID, VALID, c
 
 pytestmark = pytest.mark.controlplane
@@ -605,8 +606,20 @@ def port_clash(draw, doc):
     return doc
 
 
+def aws_reference(draw, doc):
+    """A field that refers to AWS, on a container or the task, with a good or an odd value."""
+    cs = [x for x in _containers(doc) if isinstance(x, dict)]
+    if cs and draw(st.booleans()):
+        field = draw(st.sampled_from(sorted(AWS_CONTAINER_FIELDS)))
+        draw(st.sampled_from(cs))[field] = copy.deepcopy(draw(st.sampled_from(AWS_CONTAINER_FIELDS[field])))
+    else:
+        field = draw(st.sampled_from(sorted(AWS_TASK_FIELDS)))
+        doc[field] = copy.deepcopy(draw(st.sampled_from(AWS_TASK_FIELDS[field])))
+    return doc
+
+
 MUTATIONS = [drop_container, duplicate_container, swap_type, out_of_range, unknown_field, delete_field,
-             null_field, odd_string, task_size, preview_shape, cross_reference, port_clash]
+             null_field, odd_string, task_size, preview_shape, cross_reference, port_clash, aws_reference]
 EXAMPLES = [json.loads(p.read_text()) for p in sorted((REPO / "examples").glob("*.json"))]
 VALID_SPECS = [doc for _, doc in VALID if "taskDefinition" not in doc] + EXAMPLES  # CR-shaped ones
 

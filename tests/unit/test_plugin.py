@@ -114,14 +114,13 @@ def test_convert_the_seed_example(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_ignored_fields_are_listed_in_a_comment(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    document = {**REGISTER_INPUT, "taskRoleArn": "arn:aws:iam::123456789012:role/web",
-                "containerDefinitions": [{**CONTAINER, "logConfiguration": {"logDriver": "awslogs"}}]}
+    document = {**REGISTER_INPUT, "tags": [{"key": "team", "value": "web"}],
+                "containerDefinitions": [{**CONTAINER, "hostname": "web"}]}
     main(["convert", "--cli-input-json", write(tmp_path, document)])
     out = capsys.readouterr().out
-    assert out.splitlines()[0] == ("# accepted, but not used on Kubernetes: taskRoleArn, "
-                                   "containerDefinitions[0].logConfiguration")
+    assert out.splitlines()[0] == "# accepted, but not used on Kubernetes: tags, containerDefinitions[0].hostname"
     (resource,) = yaml.safe_load_all(out)
-    assert resource["spec"]["taskRoleArn"] == "arn:aws:iam::123456789012:role/web"
+    assert resource["spec"]["tags"] == [{"key": "team", "value": "web"}]
 
 
 def test_no_comment_when_nothing_is_ignored(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

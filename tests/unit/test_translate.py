@@ -514,17 +514,13 @@ def test_overrides_do_not_change_the_registered_definition() -> None:
     assert parsed.containerDefinitions[0].command == ["serve"]
 
 
-@pytest.mark.parametrize(("labels", "ignored"), [
-    ({f"{FAIL_START}web": "1"}, False),
-    ({f"{EXIT}web": "1", f"{FAIL_START}web": "2"}, False),
-    ({f"{EXIT}web": "1", "com.example.team": "web"}, True),
-    ({f"{EXIT}db": "1"}, True),  # another container's name: not a request for this one
-    ({"com.example.team": "web"}, True),
-    ({}, True),
+@pytest.mark.parametrize("labels", [
+    {f"{FAIL_START}web": "1"}, {f"{EXIT}web": "1", "com.example.team": "web"}, {f"{EXIT}db": "1"},
+    {"com.example.team": "web"}, {},
 ])
-def test_dockerLabels_stay_ignored_unless_only_the_kwok_facility(labels: dict[str, str], ignored: bool) -> None:
+def test_dockerLabels_are_used_never_ignored(labels: dict[str, str]) -> None:
     definition = parse_task_definition(td(c(dockerLabels=labels), c("db"))).definition
-    assert ("containerDefinitions[0].dockerLabels" in definition.ignored_fields()) is ignored
+    assert "containerDefinitions[0].dockerLabels" not in definition.ignored_fields()
 
 
 def test_kwok_facility_labels_survive_overrides() -> None:

@@ -32,9 +32,11 @@ from ..ecs import arns, times
 from ..ecs.conditions import now, set_condition
 from ..ecs.errors import InvalidInput, describe_validation_error
 from ..ecs.labels import API_GROUP, API_VERSION, EPHEMERAL_LABEL, STOP_CODE_ANNOTATION
+from ..ecs.metadata import with_metadata_endpoint
 from ..ecs.models import ClusterSpec, TaskSpec, kube_container_name
+from ..ecs.references import DOCKER_CONFIG_TYPE, Reference
 from ..ecs.status import TaskIdentity, summary_status, task_record
-from ..ecs.translate import ClusterRef, TaskRef, task_pod
+from ..ecs.translate import ClusterRef, TaskRef, task_needs, task_pod
 from . import events, kube, revisions
 from .caches import Caches, PodEntry, TaskEntry, pack, trim_task
 from .kit import Backoff, Recent, Reconciler, StatusWriter
@@ -155,8 +157,9 @@ class TaskReconciler:
             if missing:
                 cluster = cluster or self._cluster(namespace, spec.cluster)
                 # Translate every task before creating any Pod: a refusal never leaves half a run behind.
-                desired = {t.pod_name: task_pod(resolved.definition, resolved.revision, spec, cluster, t,
-                                                SETTINGS.region, SETTINGS.account) for t in refs}
+                desired = {t.pod_name: with_metadata_endpoint(
+                    task_pod(resolved.definition, resolved.revision, spec, cluster, t, SETTINGS.region,
+                             SETTINGS.account), SETTINGS.metadata_endpoint) for t in refs}
         except LookupError as err:
             return self._unresolved(key, obj, str(err))
         except InvalidInput as err:
@@ -165,6 +168,14 @@ class TaskReconciler:
         except ApiException as err:  # reading the revision's ConfigMap
             return self._retry(key, f"reading the task definition: {err.reason}")
 
+        if missing:
+            try:
+                failures = _unavailable(namespace, task_needs(resolved.definition, spec))
+            except ApiException as err:
+                return self._retry(key, f"reading the objects the task needs: {err.reason}")
+            if failures:
+                # As ECS when it cannot fetch a secret: the task stops before any container runs.
+                return self._fail_to_start(key, obj, spec, resolved, refs, missing, pods, "; ".join(failures))
         for t in missing:
             pod = desired[t.pod_name]
             pod["metadata"]["annotations"][ANNOTATION_RESOLVED] = json.dumps(resolved.reference(), sort_keys=True)
@@ -192,6 +203,26 @@ class TaskReconciler:
                 raise
         self.backoff.reset(key)
         return self._sync_status(key, obj, spec, resolved, refs, pods)
+
+    def _fail_to_start(self, key: Key, obj: dict[str, Any], spec: TaskSpec, resolved: revisions.ResolvedRevision,
+                       refs: list[TaskRef], missing: list[TaskRef], pods: dict[str, dict[str, Any]], reason: str
+                       ) -> float | None:
+        """Tasks whose Secret, ConfigMap, claim or ServiceAccount is missing: STOPPED, TaskFailedToStart,
+        stoppedReason in ECS's ResourceInitializationError words naming the object; no Pod."""
+        stamp = now()
+        records = list(obj["status"].get("tasks") or [])
+        failed = {t.index for t in missing}
+        for t in refs:
+            if t.index not in failed:
+                continue
+            record = {"createdAt": stamp, "stopCode": "TaskFailedToStart", "stoppedReason": reason,
+                      "stoppingAt": stamp}
+            if t.index < len(records):
+                records[t.index] = {**records[t.index], **record}
+            else:
+                records += [{} for _ in range(t.index - len(records))] + [record]
+        status = {**obj["status"], "tasks": records}
+        return self._sync_status(key, {**obj, "status": status}, spec, resolved, refs, pods, base=obj)
 
     def _created_once(self, task: TaskRef, pods: dict[str, dict[str, Any]], records: list[dict[str, Any]]) -> bool:
         """A task's Pod is created once: one that has gone is a stopped task, never re-created."""
@@ -230,7 +261,9 @@ class TaskReconciler:
     # ---------------------------------------------------------------- status
 
     def _sync_status(self, key: Key, obj: dict[str, Any], spec: TaskSpec, resolved: revisions.ResolvedRevision,
-                     refs: list[TaskRef], pods: dict[str, dict[str, Any]]) -> float | None:
+                     refs: list[TaskRef], pods: dict[str, dict[str, Any]], base: dict[str, Any] | None = None
+                     ) -> float | None:
+        """`base`: the object as stored, when `obj` carries records not written yet (a failure to start)."""
         old = obj["status"]
         identities = [identity(t, resolved, spec) for t in refs]
         if any(t.pod_name not in pods and (t.namespace, t.pod_name) in self.created for t in refs):
@@ -255,10 +288,10 @@ class TaskReconciler:
                 return SETTINGS.coalesce_window - (moment - dirty)
             with self._lock:
                 self._dirty_since.pop(key, None)
-            answer = self.statuses.write(key, obj, new)
+            answer = self.statuses.write(key, base or obj, new)
             if answer is None:
                 return None  # stale: requeued from the fresh object
-            _post_transitions(answer, old, new)
+            _post_transitions(answer, (base or obj)["status"], new)
         self._stop_pods(key, new, pods, spec)
         if new.get("lastStatus") == "STOPPED" and not new.get("expired"):
             again = self._expire(key, obj, new)
@@ -337,6 +370,32 @@ def _recorded(namespace: str, status: dict[str, Any], pods: dict[str, dict[str, 
                 reference = json.loads(raw)
                 break
     return revisions.load_reference(namespace, reference) if reference else None
+
+
+PLURALS = {"Secret": "secrets", "ConfigMap": "configmaps", "PersistentVolumeClaim": "persistentvolumeclaims",
+           "ServiceAccount": "serviceaccounts"}
+
+
+def _unavailable(namespace: str, needs: list[Reference]) -> list[str]:
+    """What is missing of the objects a task needs (one `get` of each), in ECS's stoppedReason words."""
+    found: dict[tuple[str, str], dict[str, Any] | None] = {}
+    problems = []
+    for ref in needs:
+        if (ref.kind, ref.name) not in found:
+            try:
+                found[(ref.kind, ref.name)] = kube.send("GET", kube.core_path(PLURALS[ref.kind], namespace, ref.name))
+            except ApiException as err:
+                if err.status != 404:
+                    raise
+                found[(ref.kind, ref.name)] = None
+        obj = found[(ref.kind, ref.name)]
+        if obj is None:
+            problems.append(ref.failure(namespace, "missing"))
+        elif ref.secret_type == DOCKER_CONFIG_TYPE and obj.get("type") != DOCKER_CONFIG_TYPE:
+            problems.append(ref.failure(namespace, "type"))
+        elif ref.kind == "Secret" and ref.key and ref.key not in (obj.get("data") or {}):
+            problems.append(ref.failure(namespace, "key"))
+    return problems
 
 
 def _api_message(err: ApiException) -> str:

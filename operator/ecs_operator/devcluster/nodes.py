@@ -33,6 +33,10 @@ class NodeGroup:
     region: str = "us-east-1"
     zones: tuple[str, ...] = ("us-east-1a", "us-east-1b", "us-east-1c")
     name: str | None = None  # node-name prefix; defaults to the cluster name
+    os: str = "linux"  # kubernetes.io/os (windows: a Windows container instance)
+    arch: str = "amd64"  # kubernetes.io/arch (arm64: Graviton)
+    gpus: int = 0  # GPUs each node has, as the extended resource gpu_resource
+    gpu_resource: str = "nvidia.com/gpu"
 
     def node_names(self) -> list[str]:
         return [f"{self.name or self.cluster}-node-{i}" for i in range(self.count)]
@@ -40,6 +44,8 @@ class NodeGroup:
     def manifests(self) -> list[dict[str, Any]]:
         """Node objects; status carries capacity, which kwok keeps (nodes accept status on create)."""
         resources = {"cpu": self.cpu, "memory": self.memory, "pods": self.pods}
+        if self.gpus:
+            resources[self.gpu_resource] = str(self.gpus)
         return [
             {
                 "apiVersion": "v1",
@@ -54,8 +60,8 @@ class NodeGroup:
                         ZONE_LABEL: self.zones[i % len(self.zones)],
                         REGION_LABEL: self.region,
                         "kubernetes.io/hostname": name,
-                        "kubernetes.io/os": "linux",
-                        "kubernetes.io/arch": "amd64",
+                        "kubernetes.io/os": self.os,
+                        "kubernetes.io/arch": self.arch,
                         "type": "kwok",
                     },
                     "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},

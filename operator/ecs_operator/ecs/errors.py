@@ -32,6 +32,15 @@ def describe_validation_error(err: ValidationError, prefix: str = "") -> list[st
         loc = field_path(tuple(item["loc"]))
         where = ".".join(p for p in (prefix, loc) if p) or "(input)"
         msg = item["msg"]
+        raw = tuple(item["loc"])
+        if (len(raw) == 3 and raw[0] in ("containerDefinitions", "containers") and raw[2] in ("name", "image")
+                and (item["type"] == "missing" or item.get("input") in (None, ""))):
+            # ECS's own words (RegisterTaskDefinition answers them as a ClientException).
+            messages.append(f"{where}: Container.{raw[2]} should not be null or empty.")
+            continue
+        if raw in (("family",), ("containerDefinitions",)) and item["type"] == "missing":
+            messages.append(f'{where}: Missing required parameter in input: "{raw[0]}"')
+            continue
         if item["type"] == "extra_forbidden":
             msg = "unknown field (not part of the ECS API)"
         elif item["type"] == "value_error":

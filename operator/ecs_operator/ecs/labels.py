@@ -20,6 +20,13 @@ ANNOTATION_TASK_ID = f"{API_GROUP}/task-id"
 ANNOTATION_ESSENTIAL = f"{API_GROUP}/essential-containers"
 # Kubernetes container name → ECS container name, where they differ (e.g. "web_1" → "web-1").
 ANNOTATION_CONTAINER_NAMES = f"{API_GROUP}/container-names"
+# The roles (IAM role ARNs as written), log configuration and Docker labels of the task's containers,
+# and the node labels its runtimePlatform needs ("kubernetes.io/arch=arm64,kubernetes.io/os=linux").
+ANNOTATION_TASK_ROLE = f"{API_GROUP}/task-role-arn"
+ANNOTATION_EXECUTION_ROLE = f"{API_GROUP}/execution-role-arn"
+ANNOTATION_LOG_CONFIGURATION = f"{API_GROUP}/log-configuration"
+ANNOTATION_DOCKER_LABELS = f"{API_GROUP}/docker-labels"
+ANNOTATION_PLATFORM = f"{API_GROUP}/runtime-platform"
 
 # ECSTaskDefinition: revisions deregistered (INACTIVE), as "1,3".
 DEREGISTER_ANNOTATION = f"{API_GROUP}/deregistered-revisions"
@@ -35,3 +42,14 @@ STOP_CODE_ANNOTATION = f"{API_GROUP}/stop-code"
 # ECSService: DeleteService was called (the value: when, RFC 3339). The service drains (DRAINING:
 # its tasks stop), then stays describable as INACTIVE for a while, then the object goes.
 DELETE_REQUESTED_ANNOTATION = f"{API_GROUP}/delete-requested"
+# ECSCluster, ECSTaskDefinition, ECSTask: ECS tags (TagResource), as JSON {member: [{key, value}]}:
+# member "" for the cluster, "container-instance/<id>" for its instances, the revision number for
+# a task definition's revisions, the task index for the tasks of an ECSTask. (An ECSService keeps
+# its tags in spec.tags, as CreateService's request has them.)
+TAGS_ANNOTATION = f"{API_GROUP}/tags"
+# ECSTaskDefinition: revisions DeleteTaskDefinitions was called for (DELETE_IN_PROGRESS), as JSON
+# {revision: when (RFC 3339)}.
+DELETED_REVISIONS_ANNOTATION = f"{API_GROUP}/deleted-revisions"
+# ECSTask started by a RunTask with a clientToken (its name is derived from the token): the
+# SHA-256 of the rest of that request, to tell a retry from another request with the same token.
+CLIENT_REQUEST_ANNOTATION = f"{API_GROUP}/client-request"

@@ -130,10 +130,18 @@ class ContainerDependency(EcsModel):
     )
 
 
+# An absolute path in a Linux container ("/data") or a Windows one ("C:\\data", "\\\\.\\pipe\\x").
+CONTAINER_PATH = r"^(/|[A-Za-z]:[\\/]|\\\\)"
+
+
+def is_windows_path(path: str | None) -> bool:
+    return bool(path) and bool(re.match(r"^([A-Za-z]:[\\/]|\\\\)", path or ""))
+
+
 class MountPoint(EcsModel):
     sourceVolume: Name = Field(description="Name of a volume of the task definition.")
-    containerPath: Annotated[str, Field(min_length=1, max_length=MAX_STRING, pattern=r"^/")] = Field(
-        description="Absolute path in the container."
+    containerPath: Annotated[str, Field(min_length=1, max_length=MAX_STRING, pattern=CONTAINER_PATH)] = Field(
+        description="Absolute path in the container: /data, or on Windows C:\\data or \\\\.\\pipe\\name."
     )
     readOnly: bool | None = Field(None, description="Mount read-only (default false).")
 
@@ -152,14 +160,89 @@ class KernelCapabilities(EcsModel):
     )
 
 
+class Device(EcsModel):
+    hostPath: Annotated[str, Field(min_length=1, max_length=MAX_STRING, pattern=r"^/")] = Field(
+        description="Device on the instance, e.g. /dev/dri/renderD128 (a hostPath CharDevice volume; needs the "
+        "ECSCluster policy allowHostPath).")
+    containerPath: Annotated[str, Field(max_length=MAX_STRING, pattern=r"^/")] | None = Field(
+        None, description="Where the device appears in the container (default: hostPath).")
+    permissions: list[Literal["read", "write", "mknod"]] | None = Field(
+        None, max_length=3, description="Accepted; device cgroup permissions are not applied.")
+
+
+class Tmpfs(EcsModel):
+    containerPath: Annotated[str, Field(min_length=1, max_length=MAX_STRING, pattern=r"^/")] = Field(
+        description="Mount point of the memory-backed volume (emptyDir medium Memory).")
+    size: int = Field(ge=1, le=2**31 - 1, description="Size in MiB (the emptyDir's sizeLimit).")
+    mountOptions: list[Annotated[str, Field(max_length=64)]] | None = Field(
+        None, max_length=MAX_LIST, description='"ro" makes the mount read-only; other options are not applied.')
+
+
 class LinuxParameters(EcsModel):
     capabilities: KernelCapabilities | None = None
-    initProcessEnabled: Any = Ignored("Kubernetes has no per-container init process switch.")
-    devices: Any = Ignored("host devices are not mapped.")
-    sharedMemorySize: Any = Ignored("/dev/shm size is not set.")
-    tmpfs: Any = Ignored("tmpfs mounts are not created.")
+    initProcessEnabled: bool | None = Field(
+        None, description="true: the task's Pod shares one process namespace (shareProcessNamespace), whose first "
+        "process, the Pod's pause process, reaps zombies as an init would.")
+    devices: list[Device] | None = Field(None, max_length=MAX_LIST,
+                                         description="Host devices, mounted as hostPath CharDevice volumes.")
+    sharedMemorySize: int | None = Field(None, ge=1, le=2**31 - 1,
+                                         description="/dev/shm size in MiB (a memory-backed emptyDir at /dev/shm).")
+    tmpfs: list[Tmpfs] | None = Field(None, max_length=MAX_LIST,
+                                      description="tmpfs mounts (memory-backed emptyDir volumes).")
     maxSwap: Any = Ignored("swap is not configured per container.")
     swappiness: Any = Ignored("swap is not configured per container.")
+
+
+class Secret(EcsModel):
+    """An environment variable (or log driver option) whose value comes from Secrets Manager or SSM:
+    here a key of a Kubernetes Secret named by the rule in docs/mapping.md."""
+
+    name: Annotated[str, Field(min_length=1, max_length=MAX_NAME)] = Field(
+        description="Environment variable (or log option) name.")
+    valueFrom: Annotated[str, Field(min_length=1, max_length=2048)] = Field(
+        description="Secrets Manager ARN (optionally :json-key:version-stage:version-id), SSM parameter ARN, or "
+        "SSM parameter name: becomes secretKeyRef of the Secret the rule names.")
+
+
+class EnvironmentFile(EcsModel):
+    value: Annotated[str, Field(min_length=1, max_length=2048)] = Field(
+        description="S3 object ARN of a .env file: becomes envFrom of the ConfigMap the rule names.")
+    type: Literal["s3"] = Field(description="s3.")
+
+
+class RepositoryCredentials(EcsModel):
+    credentialsParameter: Annotated[str, Field(min_length=1, max_length=2048)] = Field(
+        description="Secrets Manager ARN of the registry credentials: becomes imagePullSecrets of the "
+        "kubernetes.io/dockerconfigjson Secret the rule names.")
+
+
+class ResourceRequirement(EcsModel):
+    value: Annotated[str, Field(min_length=1, max_length=64)] = Field(
+        description="GPU: the number of GPUs (limits of the cluster's GPU resource, nvidia.com/gpu by default).")
+    type: Literal["GPU", "InferenceAccelerator"]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _number_as_string(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("value"), int) and not isinstance(data["value"], bool):
+            return {**data, "value": str(data["value"])}
+        return data
+
+
+class LogConfiguration(EcsModel):
+    logDriver: Literal["json-file", "syslog", "journald", "gelf", "fluentd", "awslogs", "splunk", "awsfirelens",
+                       "logentries", "sumologic"] = Field(
+        description="Kept on the Pod (annotation ecs.compat.dev/log-configuration) for log agents; the "
+        "container logs to stdout, which Kubernetes collects (kubectl logs).")
+    options: dict[Annotated[str, Field(max_length=MAX_NAME)], Annotated[str, Field(max_length=MAX_STRING)]] | None = (
+        Field(None, max_length=MAX_LIST, description="Log driver options, as given."))
+    secretOptions: list[Secret] | None = Field(None, max_length=MAX_LIST)
+
+
+class SystemControl(EcsModel):
+    namespace: Annotated[str, Field(min_length=1, max_length=MAX_NAME)] = Field(
+        description="A namespaced sysctl, e.g. net.core.somaxconn (Pod securityContext.sysctls).")
+    value: Annotated[str, Field(max_length=MAX_NAME)] = Field(description="Its value.")
 
 
 UlimitName = Literal["core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile",
@@ -190,10 +273,9 @@ class Ulimit(EcsModel):
 KWOK_FACILITY_PREFIXES = ("exit.kwok.ecs-operator.dev/", "fail-start.kwok.ecs-operator.dev/")
 
 IGNORED_CONTAINER_FIELDS = (
-    "repositoryCredentials", "restartPolicy", "environmentFiles", "secrets", "startTimeout",
-    "versionConsistency", "hostname", "disableNetworking", "dnsServers", "dnsSearchDomains",
-    "dockerSecurityOptions", "interactive", "pseudoTerminal", "dockerLabels", "logConfiguration",
-    "systemControls", "resourceRequirements", "firelensConfiguration", "credentialSpecs",
+    "restartPolicy", "startTimeout", "versionConsistency", "hostname", "disableNetworking", "dnsServers",
+    "dnsSearchDomains", "dockerSecurityOptions", "interactive", "pseudoTerminal", "firelensConfiguration",
+    "credentialSpecs",
 )
 
 
@@ -256,10 +338,10 @@ class ContainerDefinition(EcsModel):
         None, max_length=MAX_LIST, description='Entries {"hostname", "ipAddress"} added to /etc/hosts.'
     )
 
-    repositoryCredentials: Any = Ignored("use imagePullSecrets on the namespace's ServiceAccount.")
+    repositoryCredentials: RepositoryCredentials | None = None
     restartPolicy: Any = Ignored("containers of a task are not restarted.")
-    environmentFiles: Any = Ignored("S3 environment files are not fetched.")
-    secrets: Any = Ignored("Secrets Manager / SSM references are not resolved.")
+    environmentFiles: list[EnvironmentFile] | None = Field(None, max_length=10)
+    secrets: list[Secret] | None = Field(None, max_length=MAX_LIST)
     startTimeout: Any = Ignored("no per-container start timeout.")
     versionConsistency: Any = Ignored("image digests are not pinned.")
     hostname: Any = Ignored("containers of a task share the Pod's hostname.")
@@ -269,10 +351,11 @@ class ContainerDefinition(EcsModel):
     dockerSecurityOptions: Any = Ignored("no Docker security options on Kubernetes.")
     interactive: Any = Ignored("no stdin.")
     pseudoTerminal: Any = Ignored("no TTY.")
-    dockerLabels: Any = Ignored("no Docker labels.")
-    logConfiguration: Any = Ignored("logs go to the cluster's logging.")
-    systemControls: Any = Ignored("sysctls are not set.")
-    resourceRequirements: Any = Ignored("GPUs and inference accelerators are not requested.")
+    dockerLabels: Any = Field(None, description="Become Pod annotations (and labels where valid as labels); all "
+                              "of them also in annotation ecs.compat.dev/docker-labels.", json_schema_extra=UNKNOWN)
+    logConfiguration: LogConfiguration | None = None
+    systemControls: list[SystemControl] | None = Field(None, max_length=MAX_LIST)
+    resourceRequirements: list[ResourceRequirement] | None = Field(None, max_length=2)
     firelensConfiguration: Any = Ignored("no FireLens.")
     credentialSpecs: Any = Ignored("no gMSA credential specs.")
 
@@ -317,10 +400,54 @@ class HostVolumeProperties(EcsModel):
     )
 
 
+StringMap = dict[Annotated[str, Field(max_length=MAX_NAME)], Annotated[str, Field(max_length=MAX_STRING)]]
+
+
+class DockerVolumeConfiguration(EcsModel):
+    scope: Literal["task", "shared"] | None = Field(
+        None, description="task (default): a scratch volume for the task (emptyDir; medium Memory for driverOpts "
+        "type tmpfs); shared: the PersistentVolumeClaim the rule names.")
+    autoprovision: bool | None = Field(None, description="Accepted; the PersistentVolumeClaim is the administrator's.")
+    driver: Annotated[str, Field(max_length=MAX_NAME)] | None = None
+    driverOpts: StringMap | None = Field(None, max_length=MAX_LIST)
+    labels: StringMap | None = Field(None, max_length=MAX_LIST)
+
+
+class EfsAuthorizationConfig(EcsModel):
+    accessPointId: Annotated[str, Field(max_length=MAX_NAME)] | None = None
+    iam: Literal["ENABLED", "DISABLED"] | None = None
+
+
+class EfsVolumeConfiguration(EcsModel):
+    fileSystemId: Annotated[str, Field(min_length=1, max_length=MAX_NAME)] = Field(
+        description="EFS file system id: the PersistentVolumeClaim the rule names (<fileSystemId>, or "
+        "<fileSystemId>-<accessPointId>), which the administrator binds to RWX storage.")
+    rootDirectory: Annotated[str, Field(max_length=MAX_STRING)] | None = Field(
+        None, description="Directory of the file system to mount (the mounts' subPath).")
+    transitEncryption: Literal["ENABLED", "DISABLED"] | None = None
+    transitEncryptionPort: int | None = Field(None, ge=0, le=65535)
+    authorizationConfig: EfsAuthorizationConfig | None = None
+
+
+class FSxWindowsFileServerAuthorizationConfig(EcsModel):
+    credentialsParameter: Annotated[str, Field(min_length=1, max_length=2048)]
+    domain: Annotated[str, Field(min_length=1, max_length=MAX_NAME)]
+
+
+class FSxWindowsFileServerVolumeConfiguration(EcsModel):
+    fileSystemId: Annotated[str, Field(min_length=1, max_length=MAX_NAME)] = Field(
+        description="FSx file system id: the PersistentVolumeClaim the rule names (<fileSystemId>).")
+    rootDirectory: Annotated[str, Field(min_length=1, max_length=MAX_STRING)] = Field(
+        description="Directory of the share to mount (the mounts' subPath).")
+    authorizationConfig: FSxWindowsFileServerAuthorizationConfig
+
+
 class Volume(EcsModel):
     name: Name
     host: HostVolumeProperties | None = None
-    dockerVolumeConfiguration: Any = Ignored("a task-scoped Docker volume becomes a scratch volume (emptyDir).")
+    dockerVolumeConfiguration: DockerVolumeConfiguration | None = None
+    efsVolumeConfiguration: EfsVolumeConfiguration | None = None
+    fsxWindowsFileServerVolumeConfiguration: FSxWindowsFileServerVolumeConfiguration | None = None
     configuredAtLaunch: Any = Ignored("volumes are not configured at launch.")
 
 
@@ -331,8 +458,32 @@ class TaskDefinitionPlacementConstraint(EcsModel):
     )
 
 
-TASK_CPU = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(vcpu)?\s*$", re.I)
-TASK_MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(gb|mb|mib|gib)?\s*$", re.I)
+# ECS takes "1024", "1 vCPU", "1vcpu", ".25 vcpu", "0.25 vCPU" (any case) for cpu and "2048", "2 GB", "2GB",
+# ".5 gb" for memory.
+TASK_CPU = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(vcpu)?\s*$", re.I)
+TASK_MEMORY = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(gb|mb|mib|gib)?\s*$", re.I)
+
+
+def _number_as_string(value: Any) -> Any:
+    """ECS's task cpu and memory are strings, but a JSON number is taken as the same string."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(int(value)) if float(value).is_integer() else str(value)
+    return value
+
+
+class RuntimePlatform(EcsModel):
+    operatingSystemFamily: Literal[
+        "LINUX", "WINDOWS_SERVER_2016_FULL", "WINDOWS_SERVER_2019_FULL", "WINDOWS_SERVER_2019_CORE",
+        "WINDOWS_SERVER_2022_FULL", "WINDOWS_SERVER_2022_CORE", "WINDOWS_SERVER_2025_FULL",
+        "WINDOWS_SERVER_2025_CORE", "WINDOWS_SERVER_2004_CORE", "WINDOWS_SERVER_20H2_CORE",
+    ] | None = Field(None, description="Required node label kubernetes.io/os: linux, or windows for WINDOWS_*.")
+    cpuArchitecture: Literal["X86_64", "ARM64"] | None = Field(
+        None, description="Required node label kubernetes.io/arch: amd64 (X86_64) or arm64 (ARM64).")
+
+
+class InferenceAccelerator(EcsModel):
+    deviceName: Annotated[str, Field(min_length=1, max_length=MAX_NAME)]
+    deviceType: Annotated[str, Field(min_length=1, max_length=MAX_NAME)]
 
 
 def task_cpu_units(value: str) -> int:
@@ -355,8 +506,7 @@ def task_memory_mib(value: str) -> int:
 
 
 IGNORED_TASK_FIELDS = (
-    "taskRoleArn", "executionRoleArn", "tags", "proxyConfiguration", "inferenceAccelerators",
-    "ephemeralStorage", "runtimePlatform", "enableFaultInjection", "trustedExecutionConfiguration",
+    "tags", "proxyConfiguration", "ephemeralStorage", "enableFaultInjection", "trustedExecutionConfiguration",
 )
 
 _NAMES = "self.containerDefinitions.map(c, c.name)"
@@ -403,10 +553,12 @@ class TaskDefinition(EcsModel):
         "Kubernetes, without links; host: the instance's network (needs cluster permission); none.",
     )
     cpu: Annotated[str, Field(max_length=32)] | None = Field(
-        None, description='Task hard CPU limit: units ("1024") or "1 vCPU" (pod-level limit).'
+        None, description='Task hard CPU limit: units ("1024") or vCPUs ("1 vCPU", ".25 vcpu") (pod-level limit).',
+        json_schema_extra={"x-kubernetes-int-or-string": True},
     )
     memory: Annotated[str, Field(max_length=32)] | None = Field(
-        None, description='Task hard memory limit: MiB ("2048") or "2 GB" (pod-level limit).'
+        None, description='Task hard memory limit: MiB ("2048") or GB ("2 GB", ".5 gb") (pod-level limit).',
+        json_schema_extra={"x-kubernetes-int-or-string": True},
     )
     volumes: list[Volume] | None = Field(None, max_length=MAX_VOLUMES)
     placementConstraints: list[TaskDefinitionPlacementConstraint] | None = Field(None, max_length=10)
@@ -420,15 +572,27 @@ class TaskDefinition(EcsModel):
         None, description="task/none: the Pod's own IPC namespace; host needs cluster permission."
     )
 
-    taskRoleArn: Any = Ignored("no IAM roles; use a Kubernetes ServiceAccount.")
-    executionRoleArn: Any = Ignored("no IAM roles.")
+    taskRoleArn: Annotated[str, Field(max_length=2048)] | None = Field(
+        None, description="IAM role ARN or name: the task's Pod runs as the ServiceAccount the rule names (the "
+        "role's name), with automountServiceAccountToken on.")
+    executionRoleArn: Annotated[str, Field(max_length=2048)] | None = Field(
+        None, description="Recorded on the Pod (annotation ecs.compat.dev/execution-role-arn); pulls and secrets "
+        "use the Secrets the rules name.")
     tags: Any = Ignored("use Kubernetes labels.")
     proxyConfiguration: Any = Ignored("no App Mesh proxy.")
-    inferenceAccelerators: Any = Ignored("no inference accelerators.")
+    inferenceAccelerators: list[InferenceAccelerator] | None = Field(
+        None, max_length=MAX_LIST, description="Refused when not empty: Amazon Elastic Inference is retired.")
     ephemeralStorage: Any = Ignored("ephemeral storage is not sized.")
-    runtimePlatform: Any = Ignored("use a memberOf constraint on ecs.os-type / ecs.cpu-architecture.")
+    runtimePlatform: RuntimePlatform | None = None
     enableFaultInjection: Any = Ignored("no fault injection.")
     trustedExecutionConfiguration: Any = Ignored("no trusted execution.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _task_sizes_as_strings(cls, data: Any) -> Any:
+        if isinstance(data, dict) and any(not isinstance(data.get(k), str | None) for k in ("cpu", "memory")):
+            return {**data, **{k: _number_as_string(data[k]) for k in ("cpu", "memory") if k in data}}
+        return data
 
     @model_validator(mode="after")
     def _ecs_rules(self) -> TaskDefinition:
@@ -459,13 +623,11 @@ class TaskDefinition(EcsModel):
             if c.linuxParameters:
                 found += [
                     f"{prefix}.linuxParameters.{name}"
-                    for name in ("initProcessEnabled", "devices", "sharedMemorySize", "tmpfs", "maxSwap",
-                                 "swappiness")
+                    for name in ("maxSwap", "swappiness")
                     if getattr(c.linuxParameters, name) is not None
                 ]
         for i, v in enumerate(self.volumes or []):
-            found += [f"volumes[{i}].{name}" for name in ("dockerVolumeConfiguration", "configuredAtLaunch")
-                      if getattr(v, name) is not None]
+            found += [f"volumes[{i}].{name}" for name in ("configuredAtLaunch",) if getattr(v, name) is not None]
         return found
 
 
@@ -633,6 +795,8 @@ def task_definition_problems(td: TaskDefinition) -> list[str]:
     if not any(c.is_essential for c in containers):
         problems.append("containerDefinitions: at least one container must be essential")
 
+    problems += _aws_reference_problems(td)
+
     cycle = _cycle({c.name: [t for t, _ in c.link_targets()] for c in containers})
     if cycle:
         problems.append(f"links: containers link in a cycle ({' -> '.join(cycle)})")
@@ -661,6 +825,52 @@ def task_definition_problems(td: TaskDefinition) -> list[str]:
     return problems
 
 
+EI_RETIRED = "Amazon Elastic Inference (EI) is no longer available to customers."
+
+
+def _aws_reference_problems(td: TaskDefinition) -> list[str]:
+    """ECS's rules for the fields that refer to AWS (GPUs, volumes, secrets), with the field named."""
+    problems: list[str] = []
+    if td.inferenceAccelerators:
+        problems.append(f"inferenceAccelerators: {EI_RETIRED}")
+    for i, c in enumerate(td.containerDefinitions):
+        path = f"containerDefinitions[{i}]"
+        types: set[str] = set()
+        for j, req in enumerate(c.resourceRequirements or []):
+            rpath = f"{path}.resourceRequirements[{j}]"
+            if req.type in types:
+                problems.append(f"{rpath}.type: {req.type} is given twice")
+            types.add(req.type)
+            if req.type == "InferenceAccelerator":
+                problems.append(f"{rpath}.type: {EI_RETIRED}")
+            elif not req.value.strip().isdigit() or int(req.value) < 1:
+                problems.append(f"{rpath}.value: the number of GPUs must be a whole number of at least 1, "
+                                f"not {req.value!r}")
+        for j, secret in enumerate(c.secrets or []):
+            if not secret.valueFrom.strip():
+                problems.append(f"{path}.secrets[{j}].valueFrom: must not be empty")
+        for j, env_file in enumerate(c.environmentFiles or []):
+            if not env_file.value.startswith("arn:") or ":s3:::" not in env_file.value or "/" not in env_file.value:
+                problems.append(f"{path}.environmentFiles[{j}].value: {env_file.value!r} is not an S3 object ARN "
+                                "(arn:aws:s3:::bucket/key)")
+    for i, volume in enumerate(td.volumes or []):
+        vpath = f"volumes[{i}]"
+        kinds = [k for k in ("host", "dockerVolumeConfiguration", "efsVolumeConfiguration",
+                             "fsxWindowsFileServerVolumeConfiguration") if getattr(volume, k) is not None]
+        if len(kinds) > 1:
+            problems.append(f"{vpath}: give only one of {', '.join(kinds)}")
+        efs = volume.efsVolumeConfiguration
+        if efs is not None:
+            auth = efs.authorizationConfig
+            if auth and auth.accessPointId and efs.rootDirectory not in (None, "", "/"):
+                problems.append(f"{vpath}.efsVolumeConfiguration.rootDirectory: must be omitted or set to / when "
+                                "authorizationConfig.accessPointId is given (the access point sets the path)")
+            if auth and (auth.accessPointId or auth.iam == "ENABLED") and efs.transitEncryption == "DISABLED":
+                problems.append(f"{vpath}.efsVolumeConfiguration.transitEncryption: must be ENABLED when an access "
+                                "point or IAM authorization is used")
+    return problems
+
+
 # --------------------------------------------------------------------------- cluster
 
 
@@ -675,6 +885,11 @@ class ClusterPolicy(EcsModel):
     allowedCapabilities: list[Annotated[str, Field(max_length=64)]] = Field(
         default_factory=list, max_length=64,
         description="Linux capabilities tasks may add beyond Docker's defaults (e.g. NET_ADMIN).",
+    )
+    allowedSysctls: list[Annotated[str, Field(max_length=MAX_NAME)]] = Field(
+        default_factory=list, max_length=64,
+        description="Namespaced sysctls (systemControls) tasks may set beyond Kubernetes' safe set: names, or "
+        "prefixes ending in * (e.g. net.*). The kubelets must allow them too (--allowed-unsafe-sysctls).",
     )
     podSecurity: Literal["baseline", "restricted"] = Field(
         "baseline", description="baseline: what ECS on Docker gives; restricted: also non-root, all "
@@ -695,6 +910,9 @@ class ClusterSpec(EcsModel):
         None, description="12-digit account in ARNs (default: the operator's setting)."
     )
     policy: ClusterPolicy = Field(default_factory=ClusterPolicy, json_schema_extra={"default": {}})
+    gpuResourceName: Annotated[str, Field(max_length=253, pattern=r"^[a-z0-9.-]+/[A-Za-z0-9_.-]+$")] | None = Field(
+        None, description="Extended resource a GPU of resourceRequirements asks for (default nvidia.com/gpu).",
+    )
     drainingInstances: list[Annotated[str, Field(max_length=253)]] | None = Field(
         None, max_length=1000,
         description="Container instances (node names) to drain: they are cordoned, get no new tasks, and show "

@@ -15,7 +15,7 @@ from typing import Any
 
 from . import arns
 from .cql import ECS_ARCH, LABEL_ATTRIBUTES
-from .labels import ANNOTATION_CONTAINER_NAMES, ANNOTATION_ESSENTIAL
+from .labels import ANNOTATION_CONTAINER_NAMES, ANNOTATION_ESSENTIAL, ANNOTATION_PLATFORM
 
 ESSENTIAL_EXITED = "Essential container in task exited"
 # ECS's task lifecycle as this operator reports it, in order: a task only ever moves forward.
@@ -176,6 +176,13 @@ def placement_failures(pod: dict[str, Any]) -> list[str]:
         if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
             message = condition.get("message") or ""
             found = [reason for needle, reason in UNSCHEDULABLE_REASONS if needle in message]
+            if re.search(r"Insufficient [^ ,]*gpu", message):  # the cluster's GPU resource (nvidia.com/gpu …)
+                found.insert(0, "RESOURCE:GPU")
+            platform = (pod.get("metadata") or {}).get("annotations", {}).get(ANNOTATION_PLATFORM)
+            affinity = (pod.get("spec") or {}).get("affinity", {})
+            if platform and UNSCHEDULABLE_REASONS[3][1] in found and not affinity.get("nodeAffinity"):
+                # Only the runtimePlatform's os/arch can be unmet: an attribute no container instance has.
+                found[found.index(UNSCHEDULABLE_REASONS[3][1])] = "ATTRIBUTE"
             if not found and "nodes are available" in message:
                 found = ["MISSING"] if message.startswith("0/0") else ["RESOURCE:UNKNOWN"]
             return found

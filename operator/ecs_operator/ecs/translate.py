@@ -23,9 +23,14 @@ from .cql import HOSTNAME_LABEL, QueryError, attribute_label, combine_terms
 from .errors import InvalidInput, describe_validation_error
 from .labels import (
     ANNOTATION_CONTAINER_NAMES,
+    ANNOTATION_DOCKER_LABELS,
     ANNOTATION_ESSENTIAL,
+    ANNOTATION_EXECUTION_ROLE,
+    ANNOTATION_LOG_CONFIGURATION,
+    ANNOTATION_PLATFORM,
     ANNOTATION_TASK_ARN,
     ANNOTATION_TASK_ID,
+    ANNOTATION_TASK_ROLE,
     CLUSTER_LABEL,
     FAMILY_LABEL,
     GROUP_LABEL,
@@ -44,9 +49,18 @@ from .models import (
     TaskDefinition,
     TaskSpec,
     cpu_millicores,
+    is_windows_path,
     kube_container_name,
     task_cpu_units,
     task_memory_mib,
+)
+from .references import (
+    Reference,
+    config_map_for_env_file,
+    secret_source,
+    service_account_for_role,
+    task_references,
+    volume_claim,
 )
 
 DEFAULT_STOP_TIMEOUT = 30  # seconds, ECS_CONTAINER_STOP_TIMEOUT's default
@@ -58,6 +72,20 @@ DOCKER_DEFAULT_CAPABILITIES = frozenset({
 })
 BASELINE_CAPABILITIES = DOCKER_DEFAULT_CAPABILITIES - {"NET_RAW"}
 LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+QUALIFIED_NAME = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+                            r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+DEFAULT_GPU_RESOURCE = "nvidia.com/gpu"
+OS_LABEL, ARCH_LABEL = "kubernetes.io/os", "kubernetes.io/arch"
+ARCHITECTURES = {"X86_64": "amd64", "ARM64": "arm64"}
+# Sysctls Kubernetes allows every Pod (the kubelet's safe set); and the namespaced ones, which a
+# cluster may allow (ECSCluster spec.policy.allowedSysctls). Others are the instance's, never a task's.
+SAFE_SYSCTLS = frozenset({
+    "kernel.shm_rmid_forced", "net.ipv4.ip_local_port_range", "net.ipv4.tcp_syncookies", "net.ipv4.ping_group_range",
+    "net.ipv4.ip_unprivileged_port_start", "net.ipv4.ip_local_reserved_ports", "net.ipv4.tcp_keepalive_time",
+    "net.ipv4.tcp_fin_timeout", "net.ipv4.tcp_keepalive_intvl", "net.ipv4.tcp_keepalive_probes",
+})
+NAMESPACED_SYSCTL = re.compile(r"^(kernel\.(shm[a-z_]*|msg[a-z_]*|sem)|fs\.mqueue\..+|net\..+)$")
+RESERVED_LABEL_PREFIXES = ("kubernetes.io/", "k8s.io/", "ecs.compat.dev/", "app.kubernetes.io/")
 PORT_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
 
 
@@ -128,6 +156,9 @@ def apply_overrides(definition: TaskDefinition, spec: TaskSpec) -> TaskDefinitio
         for name in ("cpu", "memory", "memoryReservation"):
             if getattr(override, name) is not None:
                 container[name] = getattr(override, name)
+    for role in ("taskRoleArn", "executionRoleArn"):
+        if isinstance(getattr(overrides, role), str):
+            body[role] = getattr(overrides, role)
     if overrides.cpu is not None:
         body["cpu"] = overrides.cpu
     if overrides.memory is not None:
@@ -157,9 +188,12 @@ def _probe(check: HealthCheck) -> dict[str, Any]:
     }
 
 
-def _resources(c: ContainerDefinition) -> dict[str, Any]:
+def _resources(c: ContainerDefinition, gpu_resource: str = DEFAULT_GPU_RESOURCE) -> dict[str, Any]:
     requests: dict[str, str] = {}
     limits: dict[str, str] = {}
+    for requirement in c.resourceRequirements or []:
+        if requirement.type == "GPU":  # an extended resource: the scheduler places it only where GPUs are free
+            limits[gpu_resource] = str(int(requirement.value))
     if c.cpu:  # a relative share: a request and no limit, so the kubelet sets the same CpuShares
         requests["cpu"] = f"{cpu_millicores(c.cpu)}m"
     if c.memory is not None:
@@ -240,7 +274,8 @@ def _volume_names(definition: TaskDefinition) -> dict[str, str]:
     return names
 
 
-def _mounts(c: ContainerDefinition, definition: TaskDefinition, volume_names: dict[str, str]) -> list[dict[str, Any]]:
+def _mounts(c: ContainerDefinition, definition: TaskDefinition, volume_names: dict[str, str],
+            sub_paths: dict[str, str] | None = None) -> list[dict[str, Any]]:
     mounts = []
     seen_paths = set()
 
@@ -249,6 +284,8 @@ def _mounts(c: ContainerDefinition, definition: TaskDefinition, volume_names: di
             return
         seen_paths.add(path)
         mount: dict[str, Any] = {"name": volume_names[source_volume], "mountPath": path}
+        if (sub_paths or {}).get(source_volume):
+            mount["subPath"] = (sub_paths or {})[source_volume]
         if read_only:
             mount["readOnly"] = True
         mounts.append(mount)
@@ -262,7 +299,8 @@ def _mounts(c: ContainerDefinition, definition: TaskDefinition, volume_names: di
 
 
 def _container(c: ContainerDefinition, definition: TaskDefinition, cluster: ClusterRef, path: str,
-               volume_names: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
+               volume_names: dict[str, str], sub_paths: dict[str, str] | None = None,
+               extra_volumes: list[dict[str, Any]] | None = None) -> tuple[dict[str, Any], list[str]]:
     problems: list[str] = []
     policy = cluster.spec.policy
     mode = definition.effective_network_mode
@@ -273,11 +311,17 @@ def _container(c: ContainerDefinition, definition: TaskDefinition, cluster: Clus
         out["args"] = list(c.command)
     if c.workingDirectory:
         out["workingDir"] = c.workingDirectory
-    if c.environment:
-        env: dict[str, str] = {}
-        for e in c.environment:
-            env[e.name] = e.value  # ECS: the last value of a repeated name wins
-        out["env"] = [{"name": k, "value": v} for k, v in env.items()]
+    env: dict[str, dict[str, Any]] = {}
+    for e in c.environment or []:
+        env[e.name] = {"name": e.name, "value": e.value}  # ECS: the last value of a repeated name wins
+    for secret in c.secrets or []:  # a key of the Secret the rule names; never optional
+        source = secret_source(secret.valueFrom)
+        env[secret.name] = {"name": secret.name,
+                            "valueFrom": {"secretKeyRef": {"name": source.name, "key": source.key}}}
+    if env:
+        out["env"] = list(env.values())
+    if c.environmentFiles:  # environment (env) wins over the files (envFrom), as in ECS
+        out["envFrom"] = [{"configMapRef": {"name": config_map_for_env_file(f.value)}} for f in c.environmentFiles]
     ports = []
     for j, pm in enumerate(c.portMappings or []):
         port: dict[str, Any] = {"containerPort": pm.containerPort, "protocol": pm.effective_protocol.upper()}
@@ -298,10 +342,11 @@ def _container(c: ContainerDefinition, definition: TaskDefinition, cluster: Clus
         ports.append(port)
     if ports:
         out["ports"] = ports
-    resources = _resources(c)
+    resources = _resources(c, cluster.spec.gpuResourceName or DEFAULT_GPU_RESOURCE)
     if resources:
         out["resources"] = resources
-    mounts = _mounts(c, definition, volume_names)
+    mounts = _mounts(c, definition, volume_names, sub_paths)
+    problems += _linux_mounts(c, cluster, path, mounts, extra_volumes if extra_volumes is not None else [])
     if mounts:
         out["volumeMounts"] = mounts
     if c.healthCheck is not None:
@@ -311,6 +356,132 @@ def _container(c: ContainerDefinition, definition: TaskDefinition, cluster: Clus
     if ctx:
         out["securityContext"] = ctx
     return out, problems
+
+
+def _linux_mounts(c: ContainerDefinition, cluster: ClusterRef, path: str, mounts: list[dict[str, Any]],
+                  volumes: list[dict[str, Any]]) -> list[str]:
+    """linuxParameters devices (hostPath CharDevice), tmpfs and sharedMemorySize (memory-backed
+    emptyDir): mounts added to `mounts`, their volumes to `volumes`; problems named."""
+    params = c.linuxParameters
+    if params is None:
+        return []
+    problems: list[str] = []
+    base = kube_container_name(c.name)
+    taken = {m["mountPath"] for m in mounts}
+
+    def add(kind: str, index: int, mount_path: str, source: dict[str, Any], read_only: bool = False) -> None:
+        name = f"{kind}-{base}" + (f"-{index}" if index >= 0 else "")
+        name = name[:63].rstrip("-")
+        if mount_path in taken:
+            problems.append(f"{path}.linuxParameters: {mount_path} is mounted twice")
+            return
+        taken.add(mount_path)
+        volumes.append({"name": name, **source})
+        mount: dict[str, Any] = {"name": name, "mountPath": mount_path}
+        if read_only:
+            mount["readOnly"] = True
+        mounts.append(mount)
+
+    for j, device in enumerate(params.devices or []):
+        if not cluster.spec.policy.allowHostPath:
+            problems.append(f"{path}.linuxParameters.devices[{j}].hostPath: host devices are not allowed on cluster "
+                            f"{cluster.name} (ECSCluster spec.policy.allowHostPath)")
+            continue
+        add("device", j, device.containerPath or device.hostPath, {"hostPath": {"path": device.hostPath,
+                                                                                "type": "CharDevice"}})
+    for j, tmpfs in enumerate(params.tmpfs or []):
+        add("tmpfs", j, tmpfs.containerPath, {"emptyDir": {"medium": "Memory", "sizeLimit": f"{tmpfs.size}Mi"}},
+            read_only="ro" in (tmpfs.mountOptions or []))
+    if params.sharedMemorySize:
+        add("shm", -1, "/dev/shm", {"emptyDir": {"medium": "Memory", "sizeLimit": f"{params.sharedMemorySize}Mi"}})
+    return problems
+
+
+def is_windows(definition: TaskDefinition) -> bool:
+    """A Windows task: runtimePlatform says so, or it uses what only Windows has (a Windows path, a
+    gMSA credential spec, FSx for Windows File Server)."""
+    platform = definition.runtimePlatform
+    if platform and platform.operatingSystemFamily:
+        return platform.operatingSystemFamily.startswith("WINDOWS")
+    for volume in definition.volumes or []:
+        if volume.fsxWindowsFileServerVolumeConfiguration or is_windows_path(volume.host.sourcePath if volume.host
+                                                                             else None):
+            return True
+    for c in definition.containerDefinitions:
+        if any(is_windows_path(m.containerPath) for m in c.mountPoints or []) or c.credentialSpecs:
+            return True
+        if isinstance(c.dockerSecurityOptions, list) and any(
+                isinstance(o, str) and o.startswith("credentialspec:") for o in c.dockerSecurityOptions):
+            return True
+    return False
+
+
+def platform_selector(definition: TaskDefinition) -> dict[str, str]:
+    """runtimePlatform (or a Windows definition) → required node labels kubernetes.io/os and kubernetes.io/arch."""
+    selector: dict[str, str] = {}
+    platform = definition.runtimePlatform
+    if is_windows(definition):
+        selector[OS_LABEL] = "windows"
+    elif platform and platform.operatingSystemFamily == "LINUX":
+        selector[OS_LABEL] = "linux"
+    if platform and platform.cpuArchitecture:
+        selector[ARCH_LABEL] = ARCHITECTURES[platform.cpuArchitecture]
+    return selector
+
+
+def _sysctls(definition: TaskDefinition, cluster: ClusterRef) -> tuple[list[dict[str, str]], list[str]]:
+    """systemControls of every container → the Pod's securityContext.sysctls (one network and IPC
+    namespace per Pod, so one value per name)."""
+    problems: list[str] = []
+    chosen: dict[str, tuple[str, str]] = {}
+    allowed = cluster.spec.policy.allowedSysctls
+    for i, c in enumerate(definition.containerDefinitions):
+        for j, control in enumerate(c.systemControls or []):
+            where = f"containerDefinitions[{i}].systemControls[{j}].namespace"
+            name = control.namespace
+            if not NAMESPACED_SYSCTL.match(name):
+                problems.append(f"{where}: {name} is not a namespaced sysctl (only kernel.shm*, kernel.msg*, "
+                                "kernel.sem, fs.mqueue.* and net.* can be set for a task)")
+                continue
+            if definition.effective_network_mode == "host" and name.startswith("net."):
+                problems.append(f"{where}: {name}: network sysctls cannot be set in the host network mode")
+                continue
+            if name not in SAFE_SYSCTLS and not any(
+                    name == a or (a.endswith("*") and name.startswith(a[:-1])) for a in allowed):
+                problems.append(f"{where}: {name} is not allowed on cluster {cluster.name} (ECSCluster "
+                                "spec.policy.allowedSysctls)")
+                continue
+            if name in chosen and chosen[name][0] != control.value:
+                problems.append(f"{where}: {name} is set to {chosen[name][0]!r} by {chosen[name][1]}; the containers "
+                                "of a task share one Pod, so they must agree")
+                continue
+            chosen.setdefault(name, (control.value, c.name))
+    return [{"name": k, "value": v} for k, (v, _) in sorted(chosen.items())], problems
+
+
+def _docker_labels(definition: TaskDefinition) -> tuple[dict[str, str], dict[str, str], dict[str, dict[str, str]]]:
+    """dockerLabels → Pod annotations (keys valid as such), labels (where the value is a valid label
+    value too), and all of them per container for the annotation ecs.compat.dev/docker-labels. The
+    kwok test facility's keys are handled on their own (_kwok_facility)."""
+    annotations: dict[str, str] = {}
+    labels: dict[str, str] = {}
+    every: dict[str, dict[str, str]] = {}
+    for c in definition.containerDefinitions:
+        if not isinstance(c.dockerLabels, dict):
+            continue
+        facility = c.kwok_facility_labels()
+        mine = {str(k): str(v) for k, v in c.dockerLabels.items() if k not in facility
+                and isinstance(v, str | int | float) and not isinstance(v, bool)}
+        if not mine:
+            continue
+        every[c.name] = mine
+        for key, value in mine.items():
+            if not QUALIFIED_NAME.match(key) or key.startswith(RESERVED_LABEL_PREFIXES) or "kwok" in key:
+                continue
+            annotations.setdefault(key, value)
+            if len(value) <= 63 and LABEL_VALUE.match(value):
+                labels.setdefault(key, value)
+    return annotations, labels, every
 
 
 def _start_order(definition: TaskDefinition) -> list[ContainerDefinition]:
@@ -425,6 +596,26 @@ def _affinity(definition: TaskDefinition, spec: TaskSpec, group_label: str, clus
 # --------------------------------------------------------------------------- the pod
 
 
+def _log_configuration(c: ContainerDefinition) -> dict[str, Any]:
+    """A container's logConfiguration for log agents: the driver, its options, and where each secret
+    option is (the Secret and key the rule names), never a secret's value."""
+    log = c.logConfiguration
+    assert log is not None
+    out: dict[str, Any] = {"logDriver": log.logDriver}
+    if log.options:
+        out["options"] = dict(log.options)
+    if log.secretOptions:
+        out["secretOptions"] = [{"name": o.name, "secretKeyRef": {"name": secret_source(o.valueFrom).name,
+                                                                  "key": secret_source(o.valueFrom).key}}
+                                for o in log.secretOptions]
+    return out
+
+
+def task_needs(definition: TaskDefinition, spec: TaskSpec) -> list[Reference]:
+    """The objects (and Secret keys) a task of this run-task needs in its namespace, by the rules."""
+    return task_references(apply_overrides(definition, spec))
+
+
 def task_pod(definition: TaskDefinition, revision: int, spec: TaskSpec, cluster: ClusterRef, task: TaskRef,
              region: str = arns.DEFAULT_REGION, account: str = arns.DEFAULT_ACCOUNT) -> dict[str, Any]:
     """The Pod that runs task `task.index` of run-task `spec`. Raises InvalidInput naming fields."""
@@ -434,13 +625,22 @@ def task_pod(definition: TaskDefinition, revision: int, spec: TaskSpec, cluster:
     mode = definition.effective_network_mode
     volume_names = _volume_names(definition)
     roles = _init_roles(definition)
+    claims = {v.name: claim for v in definition.volumes or [] if (claim := volume_claim(v)) is not None}
+    sub_paths = {name: claim[1] for name, claim in claims.items() if claim[1]}
+    extra_volumes: list[dict[str, Any]] = []
+    windows = is_windows(definition)
 
     containers: list[dict[str, Any]] = []
     init_containers: list[dict[str, Any]] = []
     index_of = {c.name: i for i, c in enumerate(definition.containerDefinitions)}
     for c in _start_order(definition):
         path = f"containerDefinitions[{index_of[c.name]}]"
-        manifest, container_problems = _container(c, definition, cluster, path, volume_names)
+        manifest, container_problems = _container(c, definition, cluster, path, volume_names, sub_paths,
+                                                  extra_volumes)
+        if windows:
+            container_problems += [f"{path}.{f}: not supported for Windows containers" for f in (
+                "privileged", "linuxParameters", "user", "readonlyRootFilesystem")
+                if getattr(c, f) not in (None, False)]
         problems += container_problems
         role = roles.get(c.name)
         if role is None:
@@ -479,8 +679,32 @@ def task_pod(definition: TaskDefinition, revision: int, spec: TaskSpec, cluster:
         "automountServiceAccountToken": False,  # nor credentials to the orchestrator
         "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
     }
+    if windows:  # Windows Pods take no Linux settings (the apiserver refuses them with os.name windows)
+        pod_spec["os"] = {"name": "windows"}
+        pod_spec["securityContext"] = {}
+        if definition.pidMode or definition.ipcMode == "host":
+            problems.append("pidMode: not supported for Windows tasks")
     if policy.podSecurity == "restricted":
         pod_spec["securityContext"]["runAsNonRoot"] = True
+    if definition.taskRoleArn:  # the task role → the ServiceAccount the rule names, with its token
+        pod_spec["serviceAccountName"] = service_account_for_role(definition.taskRoleArn)
+        pod_spec["automountServiceAccountToken"] = True
+    pull_secrets = []
+    for c in definition.containerDefinitions:
+        if c.repositoryCredentials is not None:
+            name = secret_source(c.repositoryCredentials.credentialsParameter).name
+            if {"name": name} not in pull_secrets:
+                pull_secrets.append({"name": name})
+    if pull_secrets:
+        pod_spec["imagePullSecrets"] = pull_secrets
+    sysctls, sysctl_problems = _sysctls(definition, cluster)
+    problems += sysctl_problems
+    if sysctls:
+        if windows:
+            problems.append("containerDefinitions: systemControls are not supported for Windows tasks")
+        pod_spec["securityContext"]["sysctls"] = sysctls
+    if not pod_spec["securityContext"]:
+        del pod_spec["securityContext"]
     if init_containers:
         pod_spec["initContainers"] = init_containers
 
@@ -506,7 +730,9 @@ def task_pod(definition: TaskDefinition, revision: int, spec: TaskSpec, cluster:
                             "(ECSCluster spec.policy.allowHostNetwork)")
         pod_spec["hostNetwork"] = True
         pod_spec["dnsPolicy"] = "ClusterFirstWithHostNet"
-    if definition.pidMode == "task":
+    if definition.pidMode == "task" or any(
+            c.linuxParameters and c.linuxParameters.initProcessEnabled for c in definition.containerDefinitions):
+        # initProcessEnabled: the Pod's pause process is PID 1 of the shared namespace and reaps zombies.
         pod_spec["shareProcessNamespace"] = True
     for field, attr in (("pidMode", "hostPID"), ("ipcMode", "hostIPC")):
         if getattr(definition, field) == "host":
@@ -523,14 +749,27 @@ def task_pod(definition: TaskDefinition, revision: int, spec: TaskSpec, cluster:
                 problems.append(f"volumes[{i}].host.sourcePath: host paths are not allowed on cluster {cluster.name} "
                                 "(ECSCluster spec.policy.allowHostPath)")
             volumes.append({"name": volume_names[volume.name], "hostPath": {"path": source}})
+        elif volume.name in claims:  # EFS, FSx, a shared Docker volume: the claim the rule names
+            volumes.append({"name": volume_names[volume.name],
+                            "persistentVolumeClaim": {"claimName": claims[volume.name][0]}})
+        elif volume.dockerVolumeConfiguration and (volume.dockerVolumeConfiguration.driverOpts or {}).get(
+                "type") == "tmpfs":
+            volumes.append({"name": volume_names[volume.name], "emptyDir": {"medium": "Memory"}})
         else:
             volumes.append({"name": volume_names[volume.name], "emptyDir": {}})
+    used_names = {v["name"] for v in volumes}
+    for extra in extra_volumes:  # linuxParameters: devices, tmpfs, /dev/shm
+        if extra["name"] in used_names:
+            problems.append(f"volumes: a volume named {extra['name']!r} collides with the one made for "
+                            "linuxParameters; rename it")
+        used_names.add(extra["name"])
+    volumes += extra_volumes
     if volumes:
         pod_spec["volumes"] = volumes
 
     task_cpu = task_cpu_units(definition.cpu) if definition.cpu else None
     task_memory = task_memory_mib(definition.memory) if definition.memory else None
-    if task_cpu or task_memory:
+    if (task_cpu or task_memory) and not windows:  # Windows Pods take no pod-level resources
         # Task-level cpu/memory are the whole task's hard limits: pod-level resources.
         limits = {}
         if task_cpu:
@@ -543,6 +782,12 @@ def task_pod(definition: TaskDefinition, revision: int, spec: TaskSpec, cluster:
         pod_spec["resources"] = {"limits": limits}
 
     node_selector = dict(cluster.spec.nodeSelector or default_node_selector(cluster.name))
+    platform = platform_selector(definition)
+    for key, value in platform.items():
+        if node_selector.get(key, value) != value:
+            problems.append(f"runtimePlatform: needs {key}={value}, but cluster {cluster.name}'s nodes are "
+                            f"{key}={node_selector[key]} (ECSCluster spec.nodeSelector)")
+    node_selector.update(platform)
     pod_spec["nodeSelector"] = node_selector
     affinity, spread, placement_problems = _affinity(definition, spec, group_label, cluster)
     problems += placement_problems
@@ -566,6 +811,19 @@ def task_pod(definition: TaskDefinition, revision: int, spec: TaskSpec, cluster:
     }
     if renamed:
         annotations[ANNOTATION_CONTAINER_NAMES] = json.dumps(renamed, sort_keys=True)
+    docker_annotations, docker_labels, all_docker_labels = _docker_labels(definition)
+    annotations.update({k: v for k, v in docker_annotations.items() if k not in annotations})
+    if all_docker_labels:
+        annotations[ANNOTATION_DOCKER_LABELS] = json.dumps(all_docker_labels, sort_keys=True)
+    logs = {c.name: _log_configuration(c) for c in definition.containerDefinitions if c.logConfiguration}
+    if logs:
+        annotations[ANNOTATION_LOG_CONFIGURATION] = json.dumps(logs, sort_keys=True)
+    if definition.taskRoleArn:
+        annotations[ANNOTATION_TASK_ROLE] = definition.taskRoleArn
+    if definition.executionRoleArn:
+        annotations[ANNOTATION_EXECUTION_ROLE] = definition.executionRoleArn
+    if platform:
+        annotations[ANNOTATION_PLATFORM] = ",".join(f"{k}={v}" for k, v in sorted(platform.items()))
     annotations.update(facility)
     return {
         "apiVersion": "v1",
@@ -574,6 +832,7 @@ def task_pod(definition: TaskDefinition, revision: int, spec: TaskSpec, cluster:
             "name": task.pod_name,
             "namespace": task.namespace,
             "labels": {
+                **docker_labels,
                 MANAGED_BY_LABEL: MANAGED_BY_VALUE,
                 CLUSTER_LABEL: label_value(cluster.name),
                 FAMILY_LABEL: label_value(family),
