@@ -120,8 +120,15 @@ def kubectl(kube: Kube) -> Callable[..., subprocess.CompletedProcess[str]]:
 
 
 @pytest.fixture(scope="session")
-def operator_process(kube: Kube, crds_installed: list[str], tmp_path_factory: pytest.TempPathFactory
-                     ) -> Iterator[Path]:
+def endpoint_port() -> int:
+    """The loopback port of the `endpoint` fixture, known before the operator starts (its tasks'
+    containers get the task metadata endpoint's URI under it)."""
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def operator_process(kube: Kube, crds_installed: list[str], tmp_path_factory: pytest.TempPathFactory,
+                     endpoint_port: int) -> Iterator[Path]:
     """`ecs-operator run` as a real process against the test cluster; yields its log file."""
     import time
 
@@ -136,7 +143,8 @@ def operator_process(kube: Kube, crds_installed: list[str], tmp_path_factory: py
         proc = start_operator(kube.kubeconfig, out, "--log-level", "info", "--namespace", "t-*",
                               ECS_CLUSTER_STATUS_INTERVAL="1", ECS_STOPPED_TASK_RETENTION="3",
                               ECS_SERVICE_HEALTHY_AFTER="2", ECS_SERVICE_THROTTLE_BASE="1",
-                              ECS_SERVICE_STATUS_INTERVAL="0.5", ECS_INACTIVE_SERVICE_RETENTION="5")
+                              ECS_SERVICE_STATUS_INTERVAL="0.5", ECS_INACTIVE_SERVICE_RETENTION="5",
+                              ECS_METADATA_ENDPOINT=f"http://127.0.0.1:{endpoint_port}")
     time.sleep(1.0)
     if proc.poll() is not None:
         pytest.fail(f"operator exited at start:\n{log.read_text()}")
@@ -144,3 +152,110 @@ def operator_process(kube: Kube, crds_installed: list[str], tmp_path_factory: py
         yield log
     finally:
         stop_operator(proc)
+
+
+# --------------------------------------------------------------------------- the ECS endpoint
+
+# What a tenant bound to the chart's ecs-full-access ClusterRole may do (the endpoint tests grant it
+# with a Role in the test namespace; the chart test checks the ClusterRole itself).
+ECS_FULL_ACCESS_RULES = [{"apiGroups": ["ecs.compat.dev"],
+                          "resources": ["ecsclusters", "ecstaskdefinitions", "ecstasks", "ecsservices"],
+                          "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]}]
+
+
+@dataclass
+class Endpoint:
+    url: str
+    log: Path
+    proc: subprocess.Popen[bytes]
+
+
+@dataclass
+class EcsCredentials:
+    access_key_id: str
+    secret_access_key: str
+    user: str
+    namespace: str
+
+    def env(self, endpoint: Endpoint) -> dict[str, str]:
+        """The environment an unmodified AWS client needs to use the endpoint with this key."""
+        return {"AWS_ENDPOINT_URL_ECS": endpoint.url, "AWS_ACCESS_KEY_ID": self.access_key_id,
+                "AWS_SECRET_ACCESS_KEY": self.secret_access_key, "AWS_DEFAULT_REGION": "us-east-1",
+                "AWS_REGION": "us-east-1", "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"}
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_endpoint(kubeconfig: Path, log: Path, port: int, *args: str) -> subprocess.Popen[bytes]:
+    """`ecs-operator api` as a real process; returns once /healthz answers."""
+    import sys
+    import time
+    import urllib.request
+
+    with log.open("ab") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "ecs_operator.cli", "api", "--listen", f"127.0.0.1:{port}",
+                                 "--kubeconfig", str(kubeconfig), *args], stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"ecs-operator api exited at start:\n{log.read_text()}")
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1).read()
+            return proc
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    pytest.fail(f"ecs-operator api did not answer /healthz in 30 s:\n{log.read_text()}")
+
+
+@pytest.fixture(scope="session")
+def endpoint(kube: Kube, operator_process: Path, tmp_path_factory: pytest.TempPathFactory,
+             endpoint_port: int) -> Iterator[Endpoint]:
+    """`ecs-operator api` on a free loopback port, with the operator running."""
+    from tests.helpers import stop_operator
+
+    log = tmp_path_factory.mktemp("endpoint") / "endpoint.log"
+    port = endpoint_port
+    proc = start_endpoint(kube.kubeconfig, log, port, "--rate", "1000", "--burst", "2000")
+    try:
+        yield Endpoint(f"http://127.0.0.1:{port}", log, proc)
+    finally:
+        stop_operator(proc)
+
+
+def grant_ecs_access(kube: Kube, namespace: str, user: str, verbs: list[str] | None = None) -> None:
+    """A Role (ECS full access, or the verbs given) in `namespace`, bound to `user`."""
+    from kubernetes import client
+
+    rbac = client.RbacAuthorizationV1Api(kube.api)
+    rules = [{**rule, "verbs": verbs or rule["verbs"]} for rule in ECS_FULL_ACCESS_RULES]
+    name = f"ecs-{user}"
+    rbac.create_namespaced_role(namespace, {"metadata": {"name": name}, "rules": rules})
+    rbac.create_namespaced_role_binding(namespace, {
+        "metadata": {"name": name},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+        "subjects": [{"kind": "User", "name": user, "apiGroup": "rbac.authorization.k8s.io"}]})
+
+
+@pytest.fixture
+def ecs_credentials(kube: Kube, namespace: str) -> Callable[..., EcsCredentials]:
+    """Factory: an access key for a fresh user of `namespace` (ECS full access there unless granted=False)."""
+    from kubernetes import client
+
+    from ecs_operator.api.access_keys import create_access_key
+
+    def make(granted: bool = True, target: str | None = None, verbs: list[str] | None = None) -> EcsCredentials:
+        where = target or namespace
+        user = f"u-{uuid.uuid4().hex[:8]}"
+        if granted:
+            grant_ecs_access(kube, where, user, verbs)
+        key = create_access_key(client.CoreV1Api(kube.api), user, [], where)
+        return EcsCredentials(key.access_key_id, key.secret_access_key, user, where)
+
+    return make

@@ -72,10 +72,18 @@ def _run_operator(args: argparse.Namespace) -> int:
     return run(tuple(args.namespace or ()), args.log_level, args.liveness)
 
 
+def _serve_api(args: argparse.Namespace) -> int:
+    from .frontends.endpoint.server import Settings, serve
+
+    settings = Settings(credentials_namespace=args.credentials_namespace, workers=args.workers, rate=args.rate,
+                        burst=args.burst)
+    return serve(args.listen, settings, args.kubeconfig, args.tls_cert_file, args.tls_private_key_file)
+
+
 def _demo(args: argparse.Namespace) -> int:
     from .devcluster.demo import run_demo
 
-    return run_demo(Path(args.examples), Path(args.dir).resolve(), hold=args.hold)
+    return run_demo(Path(args.examples), Path(args.dir).resolve(), hold=args.hold, manifests=Path(args.manifests))
 
 
 def parser() -> argparse.ArgumentParser:
@@ -106,10 +114,26 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--liveness", default=None, help="health endpoint, e.g. http://0.0.0.0:8080/healthz")
     run.set_defaults(func=_run_operator)
 
+    endpoint = verbs.add_parser("api", help="serve Amazon ECS's HTTP API (aws CLI, boto3, the SDKs) over the "
+                                "custom resources (KUBECONFIG or in-cluster credentials)")
+    endpoint.add_argument("--listen", default="127.0.0.1:5373", help="HOST:PORT (default 127.0.0.1:5373)")
+    endpoint.add_argument("--tls-cert-file", help="serve HTTPS with this certificate (PEM) …")
+    endpoint.add_argument("--tls-private-key-file", help="… and this key")
+    endpoint.add_argument("--credentials-namespace", default="ecs-system",
+                          help="namespace of the access-key Secrets (default ecs-system)")
+    endpoint.add_argument("--kubeconfig", help="kubeconfig file (default: KUBECONFIG, else in-cluster)")
+    endpoint.add_argument("--workers", type=int, default=32, help="requests served at once (default 32)")
+    endpoint.add_argument("--rate", type=float, default=50.0,
+                          help="requests per second per access key before ThrottlingException (default 50)")
+    endpoint.add_argument("--burst", type=float, default=100.0, help="burst above --rate (default 100)")
+    endpoint.set_defaults(func=_serve_api)
+
     demo = verbs.add_parser("demo", help="the main job: operator + example tasks (local control plane unless "
                             "KUBECONFIG is set)")
     demo.add_argument("--examples", default="examples", help="folder with the example task definitions")
     demo.add_argument("--dir", default=".dev-cluster/demo", help="state directory of the local control plane")
+    demo.add_argument("--manifests", default="manifests/ecs-operator.yaml",
+                      help="the rendered chart, whose ClusterRoles ecs-full-access and ecs-read-only the demo applies")
     demo.add_argument("--hold", action="store_true", help="keep everything running until Ctrl-C")
     demo.set_defaults(func=_demo)
 

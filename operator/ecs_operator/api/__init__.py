@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from . import clusters, services, task_definitions, tasks
+from . import clusters, deployments, services, tags, task_definitions, tasks
 from .errors import EcsError
 from .session import Session
 
@@ -24,19 +24,29 @@ ACTIONS: dict[str, Action] = {
     "DescribeClusters": clusters.describe_clusters,
     "ListContainerInstances": clusters.list_container_instances,
     "DescribeContainerInstances": clusters.describe_container_instances,
+    "DeleteCluster": clusters.delete_cluster,
+    "UpdateContainerInstancesState": clusters.update_container_instances_state,
     "RegisterTaskDefinition": task_definitions.register_task_definition,
     "ListTaskDefinitions": task_definitions.list_task_definitions,
     "DescribeTaskDefinition": task_definitions.describe_task_definition,
     "DeregisterTaskDefinition": task_definitions.deregister_task_definition,
+    "ListTaskDefinitionFamilies": task_definitions.list_task_definition_families,
+    "DeleteTaskDefinitions": task_definitions.delete_task_definitions,
     "RunTask": tasks.run_task,
     "DescribeTasks": tasks.describe_tasks,
     "ListTasks": tasks.list_tasks,
     "StopTask": tasks.stop_task,
+    "StartTask": tasks.start_task,
     "CreateService": services.create_service,
     "UpdateService": services.update_service,
     "DescribeServices": services.describe_services,
     "ListServices": services.list_services,
     "DeleteService": services.delete_service,
+    "ListServiceDeployments": deployments.list_service_deployments,
+    "DescribeServiceDeployments": deployments.describe_service_deployments,
+    "TagResource": tags.tag_resource,
+    "UntagResource": tags.untag_resource,
+    "ListTagsForResource": tags.list_tags_for_resource,
 }
 
 

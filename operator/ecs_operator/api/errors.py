@@ -10,9 +10,12 @@ class EcsError(Exception):
     """`code`: ECS's exception name (ClusterNotFoundException, ClientException …); the message is
     ECS's own text where ECS has one, because users and scripts match on it."""
 
-    def __init__(self, code: str, message: str):
+    def __init__(self, code: str, message: str, **fields: object):
         self.code = code
         self.message = message
+        # Members of the exception shape besides `message` (ConflictException's `resourceIds`),
+        # for the front ends to put in the error body.
+        self.fields = fields
         super().__init__(message)
 
     @property
@@ -30,3 +33,8 @@ def task_definition_not_found() -> EcsError:
 
 def invalid_parameter(message: str) -> EcsError:
     return EcsError("InvalidParameterException", message)
+
+
+def cluster_inactive() -> EcsError:
+    """What ECS answers for a deleted (INACTIVE) cluster where it needs an active one."""
+    return invalid_parameter("The specified cluster is inactive. Specify an active cluster and try again.")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -57,6 +58,8 @@ class Session:
         return items
 
     def get(self, plural: str, name: str) -> dict[str, Any] | None:
+        if not _KUBERNETES_NAME.fullmatch(name or ""):
+            return None  # no object has it; and "" or ".." would make the URL name another resource
         with _ecs_errors():
             try:
                 obj: dict[str, Any] = self.custom.get_namespaced_custom_object(
@@ -71,12 +74,51 @@ class Session:
         created: dict[str, Any] = self._call(self.custom.create_namespaced_custom_object, plural, body)
         return created
 
+    def create_new(self, plural: str, body: dict[str, Any]) -> dict[str, Any] | None:
+        """Create the object, or None when one of that name exists already (a deterministic
+        name makes creation idempotent: of two concurrent callers, one creates it)."""
+        with _ecs_errors():
+            try:
+                created: dict[str, Any] = self.custom.create_namespaced_custom_object(
+                    API_GROUP, API_VERSION, self.namespace, plural, body)
+                return created
+            except ApiException as err:
+                if err.status == 409 and "AlreadyExists" in (err.body or ""):
+                    return None
+                raise
+
     def patch(self, plural: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        _check_name(name)
         patched: dict[str, Any] = self._call(self.custom.patch_namespaced_custom_object, plural, name, body)
         return patched
 
+    def update(self, plural: str, name: str, change: Callable[[dict[str, Any]], dict[str, Any] | None],
+               attempts: int = 5) -> dict[str, Any] | None:
+        """Read-modify-write: `change(current object)` → a merge patch (None: nothing to do), sent
+        with the resourceVersion it was computed from and recomputed when the object changed
+        meanwhile (409), so that two concurrent callers never lose each other's change.
+        None when the object is gone."""
+        for _ in range(attempts):
+            current = self.get(plural, name)
+            if current is None:
+                return None
+            patch = change(current)
+            if patch is None:
+                return current
+            metadata = {**patch.get("metadata", {}), "resourceVersion": current["metadata"]["resourceVersion"]}
+            with _ecs_errors():
+                try:
+                    patched: dict[str, Any] = self.custom.patch_namespaced_custom_object(
+                        API_GROUP, API_VERSION, self.namespace, plural, name, {**patch, "metadata": metadata})
+                    return patched
+                except ApiException as err:
+                    if err.status != 409:
+                        raise
+        raise EcsError("ServerException", f"{plural}/{name} kept changing; try again")
+
     def delete(self, plural: str, name: str) -> None:
         """Delete one object; one already gone counts as deleted."""
+        _check_name(name)
         with _ecs_errors():
             try:
                 self.custom.delete_namespaced_custom_object(API_GROUP, API_VERSION, self.namespace, plural, name)
@@ -99,6 +141,15 @@ class Session:
             if value or time.monotonic() > deadline:
                 return value
             time.sleep(0.2)
+
+
+# A Kubernetes object name (RFC 1123 subdomain).
+_KUBERNETES_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+
+
+def _check_name(name: str) -> None:
+    if len(name) > 253 or not _KUBERNETES_NAME.fullmatch(name):
+        raise EcsError("ClientException", f"{name!r} is not the name of a Kubernetes object.")
 
 
 def _not_installed(err: ApiException) -> bool:

@@ -77,8 +77,10 @@ def task_definition_shape(resource: dict[str, Any], revision: dict[str, Any], bo
         "registeredAt": revision.get("registeredAt"),
         "registeredBy": f"kubernetes:{resource['metadata']['namespace']}/{resource['metadata']['name']}",
     }
-    if revision["status"] == "INACTIVE":
+    if revision["status"] in ("INACTIVE", "DELETE_IN_PROGRESS"):
         shape["deregisteredAt"] = revision.get("deregisteredAt") or revision.get("registeredAt")
+    if revision.get("deleteRequestedAt"):
+        shape["deleteRequestedAt"] = revision["deleteRequestedAt"]
     return _with_timestamps(shape, TASK_DEFINITION_TIMESTAMPS)
 
 

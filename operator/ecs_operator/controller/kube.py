@@ -37,6 +37,13 @@ def api() -> client.ApiClient:
     return _api
 
 
+def use(api_client: client.ApiClient) -> None:
+    """Make `send`, `stream` and `api()` use this client (the ECS endpoint brings its own)."""
+    global _api
+    _with_default_timeout(api_client)
+    _api = api_client
+
+
 # (connect, read) seconds. The client waits forever by default: a connection that silently stops
 # answering (a stalled proxy, a half-open TCP connection) would hold a worker for good.
 REQUEST_TIMEOUT = (5.0, float(os.environ.get("ECS_API_READ_TIMEOUT", "30")))

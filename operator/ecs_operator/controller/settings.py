@@ -27,6 +27,9 @@ class Settings:
     # A watch stream silent for longer than this is stalled and re-opened: the apiserver sends a
     # bookmark every 60 s, so 70 s is never a quiet but healthy stream.
     watch_inactivity_timeout: float = field(default_factory=lambda: _float("ECS_WATCH_INACTIVITY_TIMEOUT", 70))
+    # The ECS endpoint's URL as the tasks' Pods reach it (the chart's Service): containers get
+    # ECS_CONTAINER_METADATA_URI_V4 under it. Empty: no task metadata endpoint.
+    metadata_endpoint: str = field(default_factory=lambda: os.environ.get("ECS_METADATA_ENDPOINT", ""))
     # The namespaces served (`ecs-operator run --namespace`: names or globs); empty: all.
     namespaces: tuple[str, ...] = ()
     # The service scheduler: a task without a health check counts as healthy after RUNNING this long

@@ -2,7 +2,10 @@
 
 Through the ECS API layer, as `kubectl ecs` would: registers the example task definitions (the
 2014 preview's three-tier seed and the classic WordPress + MySQL pair linked by name), runs one
-task of each, and prints them as `aws ecs describe-tasks` does. Everything it started stops on exit or Ctrl-C.
+task of each, and prints them as `aws ecs describe-tasks` does. It also serves ECS's HTTP API
+(`ecs-operator api` on loopback) and prints the `export AWS_…` lines that point the aws CLI, boto3
+and the SDKs at it, with an access key of a demo user bound to the chart's ClusterRole
+ecs-full-access in the demo namespace. Everything it started stops on exit or Ctrl-C.
 """
 
 from __future__ import annotations
@@ -10,21 +13,29 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import yaml
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from ..api import EcsError, Session, call
-from ..api.shapes import iso_timestamps
+from ..api import EcsError, Session, access_keys, call
+from ..api.shapes import iso_timestamps, resource_id
 from ..ecs.crds import crds
 
 EXAMPLES = ("seed-three-tier.json", "wordpress.json")
 NAMESPACE = "ecs-demo"
+# The ECS endpoint: its port when free (the `ecs-operator api` default), the demo user's name, and
+# the chart's ClusterRoles for users, read from the rendered chart (manifests/), never copied here.
+ENDPOINT_PORT = 5373
+DEMO_USER = "ecs-demo-user"
+USER_CLUSTER_ROLES = ("ecs-full-access", "ecs-read-only")
 
 
 def step(message: str) -> None:
@@ -71,7 +82,68 @@ def install_crds(api: client.ApiClient) -> None:
             time.sleep(0.1)
 
 
-def run_demo(examples: Path, state_dir: Path, hold: bool, timeout: float = 120) -> int:
+def _loopback_port(preferred: int) -> int:
+    """`preferred` when it is free on loopback, else any free port."""
+    for port in (preferred, 0):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(sock.getsockname()[1])
+    raise OSError("no free loopback port")
+
+
+def start_endpoint(kubeconfig: str, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """`ecs-operator api` on loopback (with the demo's kubeconfig), its output to `log`."""
+    url = f"http://127.0.0.1:{_loopback_port(ENDPOINT_PORT)}"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "ecs_operator.cli", "api", "--listen", url.removeprefix("http://"),
+                                 "--kubeconfig", kubeconfig], stdout=out, stderr=subprocess.STDOUT)
+    return proc, url
+
+
+def endpoint_ready(proc: subprocess.Popen[bytes], url: str, timeout: float = 30) -> bool:
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=1):
+                return True
+        except OSError:
+            time.sleep(0.2)
+    return False
+
+
+def apply_user_cluster_roles(api: client.ApiClient, manifests: Path) -> None:
+    """The chart's ClusterRoles for users (ecs-full-access, ecs-read-only), from the rendered chart."""
+    documents = [d for d in yaml.safe_load_all(manifests.read_text()) if d]
+    roles = [d for d in documents if d.get("kind") == "ClusterRole" and d["metadata"]["name"] in USER_CLUSTER_ROLES]
+    if len(roles) != len(USER_CLUSTER_ROLES):
+        raise ValueError(f"{manifests} has no ClusterRoles {', '.join(USER_CLUSTER_ROLES)}: run make manifests")
+    rbac = client.RbacAuthorizationV1Api(api)
+    for role in roles:
+        try:
+            rbac.create_cluster_role(role)
+        except ApiException as err:
+            if err.status != 409:
+                raise
+            rbac.replace_cluster_role(role["metadata"]["name"], role)
+
+
+def demo_access_key(api: client.ApiClient) -> access_keys.AccessKey:
+    """A key for DEMO_USER, bound to ecs-full-access in the demo namespace (as an administrator would)."""
+    rbac = client.RbacAuthorizationV1Api(api)
+    with contextlib.suppress(ApiException):  # already bound (an earlier run on the same cluster)
+        rbac.create_namespaced_role_binding(NAMESPACE, {
+            "metadata": {"name": f"{DEMO_USER}-ecs"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "ecs-full-access"},
+            "subjects": [{"kind": "User", "name": DEMO_USER, "apiGroup": "rbac.authorization.k8s.io"}]})
+    return access_keys.create_access_key(client.CoreV1Api(api), DEMO_USER, [], NAMESPACE)
+
+
+def run_demo(examples: Path, state_dir: Path, hold: bool, timeout: float = 120,
+             manifests: Path = Path("manifests/ecs-operator.yaml")) -> int:
     with cluster(state_dir) as (kubeconfig, local):
         api = config.new_client_from_config(kubeconfig)
         core = client.CoreV1Api(api)
@@ -88,6 +160,10 @@ def run_demo(examples: Path, state_dir: Path, hold: bool, timeout: float = 120) 
         env = dict(os.environ, KUBECONFIG=kubeconfig)
         operator = subprocess.Popen([sys.executable, "-m", "ecs_operator.cli", "run", "--log-level", "warning"],
                                     env=env)
+        step("starting the ECS endpoint (ecs-operator api) on loopback")
+        endpoint_log = state_dir / "endpoint.log"
+        endpoint, url = start_endpoint(kubeconfig, endpoint_log)
+        key: access_keys.AccessKey | None = None
         try:
             # The ECS actions, as `kubectl ecs` and the aws CLI make them, through the ECS API layer.
             session = Session(api, NAMESPACE, wait_seconds=timeout)
@@ -113,6 +189,33 @@ def run_demo(examples: Path, state_dir: Path, hold: bool, timeout: float = 120) 
             print(json.dumps(iso_timestamps(answer), indent=4))
             if not ok:
                 step("not every task reached RUNNING in time")
+            problem = ""
+            if not endpoint_ready(endpoint, url):
+                problem = (f"it did not start (its log: {endpoint_log}); run `ecs-operator api --listen "
+                           f"{url.removeprefix('http://')}` to see why")
+            else:
+                try:
+                    apply_user_cluster_roles(api, manifests)
+                    key = demo_access_key(api)
+                except (OSError, ValueError) as err:
+                    problem = (f"no ClusterRoles for its users ({err}); run `make manifests`, or name the rendered "
+                               "chart with --manifests")
+                except ApiException as err:
+                    problem = f"the Kubernetes API refused its setup: {err.status} {err.reason}"
+                except EcsError as err:
+                    problem = f"no access key: {err.code}: {err.message}"
+            if problem:
+                ok = False
+                step(f"error: the ECS endpoint is not available: {problem}")
+            else:
+                assert key is not None
+                step(f"the ECS endpoint serves {url}, as {DEMO_USER} (ecs-full-access in namespace {NAMESPACE}):")
+                print(f"export AWS_ENDPOINT_URL_ECS={url} AWS_ACCESS_KEY_ID={key.access_key_id} "
+                      f"AWS_SECRET_ACCESS_KEY={key.secret_access_key} AWS_DEFAULT_REGION=us-east-1")
+                example = resource_id(arns[0]) if arns else "<task id>"
+                print(f"aws ecs describe-tasks --cluster default --tasks {example}", flush=True)
+                if not hold:
+                    step("make run HOLD=1 keeps the endpoint up for these lines")
             if hold:
                 step(f"running; KUBECONFIG={kubeconfig}; Ctrl-C stops everything")
                 with contextlib.suppress(KeyboardInterrupt):
@@ -122,8 +225,12 @@ def run_demo(examples: Path, state_dir: Path, hold: bool, timeout: float = 120) 
             step(f"error: {err.code}: {err.message}")
             return 1
         finally:
-            operator.terminate()
-            try:
-                operator.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                operator.kill()
+            for proc in (endpoint, operator):
+                proc.terminate()
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+            if key is not None:  # the key dies with the endpoint (on a cluster that outlives the demo)
+                with contextlib.suppress(EcsError):
+                    access_keys.delete_access_key(core, key.access_key_id)

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
+from .accesskeys import AccessKeySpec
 from .labels import API_GROUP, API_VERSION
 from .models import ClusterSpec, TaskDefinition, TaskSpec
 from .services import ServiceSpec, service_root_rules
@@ -56,6 +57,9 @@ def _structural(node: Any, defs: dict[str, Any]) -> Any:
             out[key] = {name: _structural(prop, defs) for name, prop in value.items()}
             continue
         out[key] = _structural(value, defs)
+    if out.get("x-kubernetes-int-or-string"):  # a number or a string (ECS's task cpu and memory): no type
+        out.pop("type", None)
+        out.pop("maxLength", None)
     if "enum" in out and "type" not in out:
         out["type"] = "string"
     if out.get("x-kubernetes-preserve-unknown-fields") and "type" not in out:
@@ -213,7 +217,21 @@ def crds() -> dict[str, dict[str, Any]]:
             "running and replaced by rolling deployments.",
             root_rules=service_root_rules(),
         ),
+        f"{API_GROUP}_ecsaccesskeys.yaml": _access_key_crd(),
     }
+
+
+def _access_key_crd() -> dict[str, Any]:
+    crd = _crd(
+        "ECSAccessKey", "ecsaccesskeys", ["ecsak"], model_schema(AccessKeySpec), "Unused.",
+        [_col("User", ".spec.userName"), _col("Namespace", ".spec.namespace"), _col("Status", ".spec.status"),
+         _col("Access Key Id", ".spec.accessKeyId"), AGE],
+        "An access key of the ECS endpoint (kubectl ecs create-access-key): readable by the endpoint alone.")
+    version = crd["spec"]["versions"][0]
+    version.pop("subresources")
+    version["schema"]["openAPIV3Schema"]["properties"].pop("status")
+    crd["spec"]["names"].pop("categories")  # not in `kubectl get ecs`: tenants may not read them
+    return crd
 
 
 def render(manifest: dict[str, Any]) -> str:

@@ -25,12 +25,14 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import yaml
+from pydantic import ValidationError
 
-from ..api import EcsError, Session, call
+from ..api import EcsError, Session, access_keys, call
 from ..api.shapes import iso_timestamps
-from ..ecs.errors import InvalidInput
+from ..ecs.errors import InvalidInput, describe_validation_error
 from ..ecs.models import ClusterSpec, TaskSpec
 from ..ecs.normalize import parse_task_definition
+from ..ecs.references import needed_objects
 from ..ecs.resources import task_definition_resource
 from ..ecs.translate import ClusterRef, TaskRef, task_pod
 
@@ -154,10 +156,13 @@ def _instances_table(answer: dict[str, Any]) -> list[list[str]]:
 
 VERBS = (
     Verb("create-cluster", "CreateCluster", "create an ECS cluster (an ECSCluster)",
-         (Option("--cluster-name", "clusterName", default="default"),), _clusters_table),
+         (Option("--cluster-name", "clusterName", default="default"),
+          Option("--tags", "tags", "json", metavar="JSON")), _clusters_table),
     Verb("list-clusters", "ListClusters", "list cluster ARNs", (), _list_table("clusterArns"), "clusterArns"),
     Verb("describe-clusters", "DescribeClusters", "describe clusters",
-         (Option("--clusters", "clusters", "list"),), _clusters_table),
+         (Option("--clusters", "clusters", "list"),
+          Option("--include", "include", "list",
+                 choices=("ATTACHMENTS", "CONFIGURATIONS", "SETTINGS", "STATISTICS", "TAGS"))), _clusters_table),
     Verb("register-task-definition", "RegisterTaskDefinition", "register a task definition revision",
          (Option("--cli-input-json", "", metavar="file://PATH"), Option("--family", "family"),
           Option("--container-definitions", "containerDefinitions", "json", metavar="JSON")),
@@ -167,7 +172,8 @@ VERBS = (
           Option("--status", "status", default="ACTIVE", choices=("ACTIVE", "INACTIVE")),
           Option("--sort", "sort", default="ASC", choices=("ASC", "DESC"))),
          _list_table("taskDefinitionArns"), "taskDefinitionArns"),
-    Verb("describe-task-definition", "DescribeTaskDefinition", "describe a revision", (TASK_DEFINITION,),
+    Verb("describe-task-definition", "DescribeTaskDefinition", "describe a revision",
+         (TASK_DEFINITION, Option("--include", "include", "list", choices=("TAGS",))),
          _task_definition_table),
     Verb("deregister-task-definition", "DeregisterTaskDefinition", "make a revision INACTIVE", (TASK_DEFINITION,),
          _task_definition_table),
@@ -176,9 +182,11 @@ VERBS = (
           Option("--overrides", "overrides", "json", metavar="JSON"), Option("--started-by", "startedBy"),
           Option("--group", "group"),
           Option("--placement-constraints", "placementConstraints", "json", metavar="JSON"),
-          Option("--placement-strategy", "placementStrategy", "json", metavar="JSON")), _tasks_table),
+          Option("--placement-strategy", "placementStrategy", "json", metavar="JSON"),
+          Option("--tags", "tags", "json", metavar="JSON"), Option("--client-token", "clientToken")), _tasks_table),
     Verb("describe-tasks", "DescribeTasks", "describe tasks by ARN or id",
-         (CLUSTER, Option("--tasks", "tasks", "list", required=True)), _tasks_table),
+         (CLUSTER, Option("--tasks", "tasks", "list", required=True),
+          Option("--include", "include", "list", choices=("TAGS",))), _tasks_table),
     Verb("list-tasks", "ListTasks", "list task ARNs",
          (CLUSTER, Option("--family", "family"), Option("--started-by", "startedBy"),
           Option("--service-name", "serviceName"),
@@ -226,6 +234,35 @@ VERBS = (
     Verb("delete-service", "DeleteService", "delete a service (it drains, then stays INACTIVE a while)",
          (CLUSTER, Option("--service", "service", required=True), Option("--force", "force", "flag")),
          _services_table),
+    Verb("delete-cluster", "DeleteCluster", "delete a cluster (refused while it has services or tasks)",
+         (Option("--cluster", "cluster", required=True),), _clusters_table),
+    Verb("update-container-instances-state", "UpdateContainerInstancesState",
+         "drain container instances (DRAINING) or make them ACTIVE again",
+         (CLUSTER, Option("--container-instances", "containerInstances", "list", required=True),
+          Option("--status", "status", required=True, choices=("ACTIVE", "DRAINING"))), _instances_table),
+    Verb("list-task-definition-families", "ListTaskDefinitionFamilies", "list task definition families",
+         (Option("--family-prefix", "familyPrefix"),
+          Option("--status", "status", choices=("ACTIVE", "INACTIVE", "ALL"))),
+         _list_table("families"), "families"),
+    Verb("delete-task-definitions", "DeleteTaskDefinitions", "delete INACTIVE revisions (DELETE_IN_PROGRESS)",
+         (Option("--task-definitions", "taskDefinitions", "list", required=True),)),
+    Verb("start-task", "StartTask", "start a task on each container instance named",
+         (CLUSTER, TASK_DEFINITION, Option("--container-instances", "containerInstances", "list", required=True),
+          Option("--overrides", "overrides", "json", metavar="JSON"), Option("--started-by", "startedBy"),
+          Option("--group", "group"), Option("--tags", "tags", "json", metavar="JSON")), _tasks_table),
+    Verb("tag-resource", "TagResource", "add tags to a resource (by ARN)",
+         (Option("--resource-arn", "resourceArn", required=True),
+          Option("--tags", "tags", "json", required=True, metavar="JSON"))),
+    Verb("untag-resource", "UntagResource", "remove tags from a resource (by ARN)",
+         (Option("--resource-arn", "resourceArn", required=True),
+          Option("--tag-keys", "tagKeys", "list", required=True))),
+    Verb("list-tags-for-resource", "ListTagsForResource", "list the tags of a resource (by ARN)",
+         (Option("--resource-arn", "resourceArn", required=True),)),
+    Verb("list-service-deployments", "ListServiceDeployments", "list a service's deployments (newest first)",
+         (CLUSTER, Option("--service", "service", required=True), Option("--status", "status", "list"),
+          Option("--created-at", "createdAt", "json", metavar="JSON")), None, "serviceDeployments"),
+    Verb("describe-service-deployments", "DescribeServiceDeployments", "describe service deployments (by ARN)",
+         (Option("--service-deployment-arns", "serviceDeploymentArns", "list", required=True),)),
 )
 
 
@@ -270,6 +307,8 @@ def _run_verb(verb: Verb, args: argparse.Namespace) -> int:
 def emit(args: argparse.Namespace, answer: dict[str, Any],
          table: Callable[[dict[str, Any]], list[list[str]]] | None) -> int:
     answer = iso_timestamps(answer)
+    if not answer:  # TagResource, UntagResource: the aws CLI prints nothing
+        return 0
     if args.output == "yaml":
         sys.stdout.write(yaml.safe_dump(answer, sort_keys=False))
     elif args.output == "table" and table is not None:
@@ -431,22 +470,112 @@ def _run_wait(waiter: Waiter, args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- convert (offline)
 
 
+def _convert_cluster(path: str | None) -> ClusterRef:
+    """--cluster FILE: the ECSCluster manifest (its name and spec, policy included); else cluster 'default'
+    with the default (locked-down) policy."""
+    if not path:
+        return ClusterRef(OFFLINE_CLUSTER, ClusterSpec())
+    try:
+        with open(path.removeprefix("file://"), encoding="utf-8") as handle:
+            manifest = yaml.safe_load(handle)
+    except (OSError, yaml.YAMLError) as err:
+        raise InvalidInput([f"--cluster: cannot read an ECSCluster manifest from {path}: {err}"]) from None
+    if not isinstance(manifest, dict) or manifest.get("kind") != "ECSCluster":
+        raise InvalidInput([f"--cluster: {path} is not an ECSCluster manifest (kind: ECSCluster)"])
+    name = str((manifest.get("metadata") or {}).get("name") or OFFLINE_CLUSTER)
+    try:
+        return ClusterRef(name, ClusterSpec.model_validate(manifest.get("spec") or {}))
+    except ValidationError as err:
+        raise InvalidInput(describe_validation_error(err, prefix=f"--cluster {name}: spec")) from None
+
+
 def convert(args: argparse.Namespace) -> int:
     normalized = parse_task_definition(read_cli_input(args.cli_input_json))
     resource = task_definition_resource(normalized)
     documents = [resource]
-    if args.pod:
-        family = normalized.definition.family
-        task = TaskRef(name=resource["metadata"]["name"], namespace=OFFLINE_NAMESPACE,
-                       uid=str(uuid.uuid5(OFFLINE_UID_NAMESPACE, family)))
-        documents.append(task_pod(normalized.definition, 1, TaskSpec(taskDefinition=family),
-                                  ClusterRef(OFFLINE_CLUSTER, ClusterSpec()), task))
+    cluster = _convert_cluster(args.cluster)
+    family = normalized.definition.family
+    task = TaskRef(name=resource["metadata"]["name"], namespace=OFFLINE_NAMESPACE,
+                   uid=str(uuid.uuid5(OFFLINE_UID_NAMESPACE, family)))
+    if args.pod or args.cluster:  # with --cluster alone: refused as that cluster would, naming the field
+        pod = task_pod(normalized.definition, 1, TaskSpec(taskDefinition=family), cluster, task)
+        if args.pod:
+            documents.append(pod)
     ignored = normalized.definition.ignored_fields()
     header = ""
     if ignored:
         header = "# accepted, but not used on Kubernetes: " + ", ".join(ignored) + "\n"
+    needed = needed_objects(normalized.definition)
+    if needed:
+        header += "# needs, in the task's namespace, before its first run (names by the rules of docs/mapping.md):\n"
+        for entry in needed:
+            keys, uses = entry.get("keys"), entry["for"]
+            header += (f"#   {entry['kind']} {entry['name']}"
+                       + (f" (keys: {', '.join(map(str, keys))})" if isinstance(keys, list) else "")
+                       + (f" for {'; '.join(map(str, uses))}" if isinstance(uses, list) else "")
+                       + f"\n#     {entry['create']}\n")
+    logged = [c.name for c in normalized.definition.containerDefinitions if c.logConfiguration]
+    if logged:
+        header += (f"# logs: to stdout; kubectl logs {task.pod_name} -c <container> (logConfiguration kept in the "
+                   "Pod's annotation ecs.compat.dev/log-configuration for log agents)\n")
     sys.stdout.write(header + yaml.safe_dump_all(documents, sort_keys=False, explicit_start=True))
     return 0
+
+
+# --------------------------------------------------------------------------- access keys (the ECS endpoint's)
+
+
+def _core(args: argparse.Namespace) -> Any:
+    from kubernetes import client, config
+
+    try:
+        return client.CoreV1Api(config.new_client_from_config(config_file=args.kubeconfig, context=args.context))
+    except (config.ConfigException, OSError, TypeError) as err:
+        raise EcsError("ClientException", f"no usable kubeconfig: {err}") from None
+
+
+def create_access_key(args: argparse.Namespace) -> int:
+    """A key for `ecs-operator api`, printed as `aws iam create-access-key` prints one (the only time
+    its secret is shown)."""
+    key = access_keys.create_access_key(_core(args), args.user, args.group or [], args.namespace,
+                                        args.credentials_namespace, args.account_id)
+    answer = {"AccessKey": {"UserName": key.user, "AccessKeyId": key.access_key_id,
+                            "Status": "Active", "SecretAccessKey": key.secret_access_key, "CreateDate": key.created}}
+    return emit(args, answer, None)
+
+
+def list_access_keys(args: argparse.Namespace) -> int:
+    keys = access_keys.list_access_keys(_core(args), args.user, args.credentials_namespace)
+    answer = {"AccessKeyMetadata": [{**k.metadata(), "Namespace": k.namespace, "Groups": list(k.groups)}
+                                    for k in keys]}
+    return emit(args, answer, None)
+
+
+def delete_access_key(args: argparse.Namespace) -> int:
+    access_keys.delete_access_key(_core(args), args.access_key_id, args.credentials_namespace)
+    return 0
+
+
+def _add_access_key_verbs(verbs: Any) -> None:
+    create = verbs.add_parser("create-access-key", help="mint an access key for the ECS endpoint (ecs-operator api) "
+                                                        "acting as a Kubernetes user in one namespace")
+    create.add_argument("--user", required=True, help="the Kubernetes user the key acts as (its RBAC is the key's)")
+    create.add_argument("--group", action="append", help="a Kubernetes group of that user (repeatable)")
+    create.add_argument("--namespace", "-n", required=True, help="the namespace the key's ECS calls act in")
+    create.add_argument("--account-id", default="000000000000", help="account id of the key (default 000000000000)")
+    listing = verbs.add_parser("list-access-keys", help="list the endpoint's access keys (never their secrets)")
+    listing.add_argument("--user", help="only this user's keys")
+    delete = verbs.add_parser("delete-access-key", help="delete an access key (refused by the endpoint within 10 s)")
+    delete.add_argument("--access-key-id", required=True)
+    for p, func, operation in ((create, create_access_key, "CreateAccessKey"),
+                               (listing, list_access_keys, "ListAccessKeys"),
+                               (delete, delete_access_key, "DeleteAccessKey")):
+        p.add_argument("--credentials-namespace", default=access_keys.DEFAULT_CREDENTIALS_NAMESPACE,
+                       help="namespace of the endpoint's key Secrets (default ecs-system)")
+        p.add_argument("--context", help="kubeconfig context")
+        p.add_argument("--kubeconfig", help="kubeconfig file (default: KUBECONFIG or ~/.kube/config)")
+        p.add_argument("--output", default="json", choices=["json", "yaml"])
+        p.set_defaults(func=func, operation=operation)
 
 
 # --------------------------------------------------------------------------- command line
@@ -478,7 +607,10 @@ def parser() -> argparse.ArgumentParser:
                       help="a RegisterTaskDefinition input, describe-task-definition output, or the 2014 "
                            "preview shape; file://-  or - reads stdin")
     conv.add_argument("--pod", action="store_true", help="also print the Pod of one task on cluster 'default'")
+    conv.add_argument("--cluster", metavar="FILE", help="an ECSCluster manifest (policy included): translate as "
+                      "that cluster would (default: cluster 'default' with the default policy)")
     conv.set_defaults(func=convert, operation="RegisterTaskDefinition")
+    _add_access_key_verbs(verbs)
     return top
 
 

@@ -1,0 +1,136 @@
+"""The endpoint's reads from watched caches instead of the API server.
+
+Measured (bench/bench_endpoint.py): a RunTask through the endpoint that reads and polls the API
+server costs the endpoint and kube-apiserver about twice the CPU of creating the ECSTask directly,
+and DescribeTasks lists every ECSTask of the namespace per call. So the endpoint keeps one
+list-watch per kind (the operator's reflector, `controller.watchcache`), and an API layer
+session reads from it: `get` and `list` answer from memory, and waiting for the operator polls
+memory. Writes still go to the API server, and an object a cache does not have yet is read from
+the API server, so a caller reads its own writes whichever replica it reaches.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from functools import partial
+from typing import Any, TypeVar
+
+from kubernetes import client
+
+from ...api.session import Session
+from ...controller import kube
+from ...controller.watchcache import WatchCache
+
+T = TypeVar("T")
+KINDS = ("ecsclusters", "ecstaskdefinitions", "ecstasks", "ecsservices")
+POLL_SECONDS = 0.02  # waiting for the operator reads memory: poll often
+CONFIG_MAP_TTL = 60.0  # a revision's body never changes; a deleted family's ConfigMap may come back
+
+
+def _pack(obj: dict[str, Any]) -> str:
+    """An object as compact JSON text, without managedFields: a third of its size as dicts, and
+    every reader decodes its own copy (the API layer may change what it reads)."""
+    metadata = {k: v for k, v in obj["metadata"].items() if k != "managedFields"}
+    return json.dumps({**obj, "metadata": metadata}, separators=(",", ":"))
+
+
+class Caches:
+    """One list-watch per ECS kind, across all namespaces, shared by every request."""
+
+    def __init__(self, api_client: client.ApiClient):
+        kube.use(api_client)
+        self.kinds: dict[str, WatchCache[str]] = {
+            plural: WatchCache(plural, partial(kube.custom_path, plural), _pack, get=kube.send, stream=kube.stream)
+            for plural in KINDS}
+        self._config_maps: dict[tuple[str, str], tuple[float, dict[str, str]]] = {}
+        self._lock = threading.Lock()
+
+    def start(self, timeout: float = 60.0) -> None:
+        for cache in self.kinds.values():
+            cache.start()
+        for cache in self.kinds.values():
+            if not cache.wait_synced(timeout):
+                raise TimeoutError(f"could not list {cache.kind} within {timeout:.0f} s: check the endpoint's RBAC "
+                                   "(list and watch on the ECS custom resources)")
+
+    def stop(self) -> None:
+        for cache in self.kinds.values():
+            cache.stop()
+
+    def config_map(self, namespace: str, name: str, read: Callable[[], dict[str, str]]) -> dict[str, str]:
+        moment = time.monotonic()
+        with self._lock:
+            cached = self._config_maps.get((namespace, name))
+        if cached is not None and cached[0] > moment:
+            return cached[1]
+        data = read()
+        with self._lock:
+            if len(self._config_maps) > 4096:
+                self._config_maps.clear()
+            self._config_maps[(namespace, name)] = (moment + CONFIG_MAP_TTL, data)
+        return data
+
+
+class CachedSession(Session):
+    """An API layer session whose reads come from `Caches` (see the module's docstring)."""
+
+    def __init__(self, api_client: client.ApiClient, namespace: str, caches: Caches):
+        super().__init__(api_client, namespace)
+        self.caches = caches
+        self._fresh = False  # read-modify-write reads the API server (the cache may be a moment behind)
+
+    def get(self, plural: str, name: str) -> dict[str, Any] | None:
+        cache = self.caches.kinds.get(plural)
+        if cache is not None and not self._fresh:
+            packed = cache.get((self.namespace, name))
+            if packed is not None:
+                found: dict[str, Any] = json.loads(packed)
+                return found
+        return super().get(plural, name)  # not in the cache (yet): the API server says
+
+    def list(self, plural: str, label_selector: str = "") -> list[dict[str, Any]]:
+        cache = self.caches.kinds.get(plural)
+        wanted = _equalities(label_selector)
+        if cache is None or wanted is None:
+            return super().list(plural, label_selector)
+        items = []
+        for (namespace, _), packed in cache.items():
+            if namespace == self.namespace:
+                obj = json.loads(packed)
+                labels = obj["metadata"].get("labels") or {}
+                if all(labels.get(k) == v for k, v in wanted.items()):
+                    items.append(obj)
+        return sorted(items, key=lambda o: o["metadata"]["name"])  # the API server's order
+
+    def update(self, plural: str, name: str, change: Callable[[dict[str, Any]], dict[str, Any] | None],
+               attempts: int = 5) -> dict[str, Any] | None:
+        self._fresh = True
+        try:
+            return super().update(plural, name, change, attempts)
+        finally:
+            self._fresh = False
+
+    def config_map_data(self, name: str) -> dict[str, str]:
+        return self.caches.config_map(self.namespace, name, lambda: super(CachedSession, self).config_map_data(name))
+
+    def wait(self, probe: Callable[[], T | None]) -> T | None:
+        deadline = time.monotonic() + self.wait_seconds
+        while True:
+            value = probe()
+            if value or time.monotonic() > deadline:
+                return value
+            time.sleep(POLL_SECONDS)
+
+
+def _equalities(selector: str) -> dict[str, str] | None:
+    """`a=b,c=d` as a dict; None for any other selector (then the API server selects)."""
+    wanted = {}
+    for term in filter(None, (t.strip() for t in selector.split(","))):
+        key, sep, value = term.partition("=")
+        if not sep or value.startswith("=") or key.endswith("!") or any(c in key + value for c in "()! "):
+            return None
+        wanted[key] = value
+    return wanted
