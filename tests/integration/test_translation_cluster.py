@@ -92,9 +92,9 @@ def as_json(document: Any) -> str:
 
 # --------------------------------------------------------------------------- valid ECS task definitions
 
-IMAGES = ["nginx:1.27", "mysql:8.4", "busybox", "public.ecr.aws/docker/library/redis:7.2",
-          "123456789012.dkr.ecr.us-east-1.amazonaws.com/team/app:latest", "localhost:5000/web/app:v1.2.3",
-          "ghcr.io/org/app@sha256:" + "0123456789abcdef" * 4]
+IMAGES = ["nginx:1.27", "mysql:8.4", "busybox", "public.registry.example/docker/library/redis:7.2",
+          "123456789012.registry.example/team/app:latest", "localhost:5000/web/app:v1.2.3",
+          "registry.example/org/app@sha256:" + "0123456789abcdef" * 4]
 CONTAINER_NAMES = st.from_regex(r"\A[A-Za-z0-9]([A-Za-z0-9_-]{0,14}[A-Za-z0-9])?\Z")
 ALIASES = st.from_regex(r"\A[A-Za-z0-9]([A-Za-z0-9-]{0,10}[A-Za-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,6}[a-z0-9])?)?\Z")
 FAMILIES = st.from_regex(r"\A[A-Za-z0-9_-]{1,255}\Z")

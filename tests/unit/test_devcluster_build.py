@@ -129,8 +129,8 @@ def test_a_failed_build_step_ends_in_one_line_naming_the_log(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(("output", "hint"), [
-    ("dial tcp: lookup proxy.golang.org: no such host", "could not be reached"),
-    ("go: go.etcd.io/etcd/server/v3@v3.6.99: reading https://proxy.golang.org/...: 404 Not Found", "does not exist"),
+    ("dial tcp: lookup goproxy.example: no such host", "could not be reached"),
+    ("go: go.etcd.io/etcd/server/v3@v3.6.99: reading https://goproxy.example/...: 404 Not Found", "does not exist"),
     ("write /root/.cache/go-build/x: no space left on device", "disk is full"),
     ("./main.go:3:2: syntax error", "run `make controlplane` again"),
 ])

@@ -115,7 +115,7 @@ def _failure_hint(output: str) -> str:
         return "the disk is full: free some space (the Go caches live in `go env GOCACHE GOMODCACHE`) and run again"
     if any(s in text for s in ("dial tcp", "no such host", "i/o timeout", "proxyconnect", "connection refused",
                                "tls handshake timeout", "network is unreachable")):
-        goproxy = os.environ.get("GOPROXY") or "https://proxy.golang.org"
+        goproxy = os.environ.get("GOPROXY") or "Go's default, see `go env GOPROXY`"
         return f"the Go module proxy ({goproxy}) could not be reached: check the network or GOPROXY and run again"
     if any(s in text for s in ("unknown revision", "invalid version", "410 gone", "404 not found")):
         return f"a pinned version does not exist on the Go module proxy: check the pins in {versions.__file__}"
