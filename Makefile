@@ -93,6 +93,10 @@ $(BENCH_STAMP): pyproject.toml $(STAMP)
 bench: $(STAMP) $(BENCH_STAMP) controlplane ## Operator vs Kubernetes floor: tasks/s, latency, API calls, CPU, RSS (TASKS=1000; DOCS=1 rewrites docs/benchmarks.md; BENCH_ARGS=...)
 	$(BIN)/python bench/bench.py --tasks $(or $(TASKS),1000) $(if $(DOCS),--write-docs) $(BENCH_ARGS)
 
+.PHONY: bench-endpoint
+bench-endpoint: $(STAMP) controlplane ## The ECS endpoint: RunTask vs op1, DescribeTasks vs moto, the server stack, in one run (TASKS=1000 CLIENTS=32)
+	$(BIN)/python bench/bench_endpoint.py --tasks $(or $(TASKS),1000) --clients $(or $(CLIENTS),32) $(BENCH_ARGS)
+
 .PHONY: bench-services
 bench-services: $(STAMP) $(BENCH_STAMP) controlplane ## ECS services vs a ReplicaSet (scale 0 → N) and a Deployment (rolling update of N/2), in one run (TASKS=1000)
 	$(BIN)/python bench/bench.py --tasks $(or $(TASKS),1000) --scenarios rs,svc,deploy,roll $(BENCH_ARGS)

@@ -7,6 +7,7 @@ here, once, for every action.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import json
 import re
@@ -69,6 +70,17 @@ class Session:
                 if err.status == 404 and not _not_installed(err):
                     return None
                 raise
+
+    def peek(self, plural: str, name: str) -> dict[str, Any] | None:
+        """`get` for a caller that takes "not there" from a cache a moment behind (a cached session
+        answers it without the API server): one that creates under a deterministic name next,
+        which the API server refuses if the object exists after all."""
+        return self.get(plural, name)
+
+    def tasks_with_ids(self, task_ids: set[str]) -> builtins.list[dict[str, Any]]:
+        """ECSTasks among which are all whose status records one of these task ids (32 hex): here
+        every ECSTask of the namespace; a cached session finds them by an index."""
+        return self.list("ecstasks")
 
     def create(self, plural: str, body: dict[str, Any]) -> dict[str, Any]:
         created: dict[str, Any] = self._call(self.custom.create_namespaced_custom_object, plural, body)

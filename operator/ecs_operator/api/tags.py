@@ -83,7 +83,7 @@ def resolve(session: Session, arn: Any) -> Tagged:
     cluster = find_cluster(session, parts[0])
     name = cluster["metadata"]["name"]
     if kind == "task":
-        found = next(((obj, index) for obj, index, record in task_records(session, name)
+        found = next(((obj, index) for obj, index, record in task_records(session, name, task_ids={parts[1]})
                       if record["taskArn"].rsplit("/", 1)[-1] == parts[1]), None)
         if found is None:
             raise invalid_parameter(TASK_NOT_FOUND)

@@ -27,10 +27,12 @@ RUN_TASK_MEMBERS = ("overrides", "placementConstraints", "placementStrategy", "s
 DESCRIBE_TASKS_MAX = 100
 
 
-def task_records(session: Session, cluster: str, label_selector: str = ""
+def task_records(session: Session, cluster: str, label_selector: str = "", task_ids: set[str] | None = None
                  ) -> Iterator[tuple[dict[str, Any], int, dict[str, Any]]]:
-    """(ECSTask, index, task record) of every task of the cluster (of the ECSTasks selected)."""
-    for obj in session.list("ecstasks", label_selector):
+    """(ECSTask, index, task record) of every task of the cluster (of the ECSTasks selected; with
+    `task_ids`, at least of the tasks with those ids)."""
+    objects = session.tasks_with_ids(task_ids) if task_ids is not None else session.list("ecstasks", label_selector)
+    for obj in objects:
         if obj["spec"]["cluster"] == cluster:
             for index, record in enumerate((obj.get("status") or {}).get("tasks", [])):
                 yield obj, index, record
@@ -49,7 +51,7 @@ def client_token_name(token: str) -> str:
 
 def _first_of_token(session: Session, base: str) -> dict[str, Any] | None:
     """The first ECSTask a RunTask with this token created (named `base`, or `base-0` for a count)."""
-    return session.get("ecstasks", base) or session.get("ecstasks", f"{base}-0")
+    return session.peek("ecstasks", base) or session.peek("ecstasks", f"{base}-0")
 
 
 def _token_index(name: str) -> int:
@@ -193,7 +195,8 @@ def describe_tasks(session: Session, request: dict[str, Any]) -> dict[str, Any]:
         raise invalid_parameter(f"taskIds can have at most {DESCRIBE_TASKS_MAX} items.")
     cluster = find_cluster(session, request.get("cluster"))["metadata"]["name"]
     tags = "TAGS" in (request.get("include") or [])
-    records = {resource_id(r["taskArn"]): (obj, i, r) for obj, i, r in task_records(session, cluster)}
+    ids = {resource_id(task) for task in wanted}
+    records = {resource_id(r["taskArn"]): (obj, i, r) for obj, i, r in task_records(session, cluster, task_ids=ids)}
     tasks, failures = [], []
     for task in wanted:
         found = records.get(resource_id(task))
@@ -228,8 +231,8 @@ def list_tasks(session: Session, request: dict[str, Any]) -> dict[str, Any]:
 def stop_task(session: Session, request: dict[str, Any]) -> dict[str, Any]:
     cluster = find_cluster(session, request.get("cluster"))["metadata"]["name"]
     wanted = resource_id(request.get("task") or "")
-    found = next(((obj, r) for obj, _, r in task_records(session, cluster) if resource_id(r["taskArn"]) == wanted),
-                 None)
+    found = next(((obj, r) for obj, _, r in task_records(session, cluster, task_ids={wanted})
+                  if resource_id(r["taskArn"]) == wanted), None)
     if found is None:
         raise invalid_parameter("The referenced task was not found.")
     obj, record = found

@@ -22,11 +22,11 @@ from kubernetes import client
 
 from ...api.session import Session
 from ...controller import kube
-from ...controller.watchcache import WatchCache
+from ...controller.watchcache import Key, WatchCache
 
 T = TypeVar("T")
 KINDS = ("ecsclusters", "ecstaskdefinitions", "ecstasks", "ecsservices")
-POLL_SECONDS = 0.02  # waiting for the operator reads memory: poll often
+POLL_SECONDS = 0.2  # waiting for the operator: woken by the change, else probe again this often
 CONFIG_MAP_TTL = 60.0  # a revision's body never changes; a deleted family's ConfigMap may come back
 
 
@@ -47,6 +47,13 @@ class Caches:
             for plural in KINDS}
         self._config_maps: dict[tuple[str, str], tuple[float, dict[str, str]]] = {}
         self._lock = threading.Lock()
+        # task id (32 hex) → the ECSTask whose status records it: DescribeTasks, StopTask and tags
+        # read the ECSTasks they name, not the namespace's every one.
+        self._task_index: dict[str, Key] = {}
+        # what requests wait for (the operator's answer): woken when the object changes
+        self._waiters: dict[tuple[str, Key], set[threading.Event]] = {}
+        for plural, cache in self.kinds.items():
+            cache.subscribe(partial(self._changed, plural))
 
     def start(self, timeout: float = 60.0) -> None:
         for cache in self.kinds.values():
@@ -59,6 +66,40 @@ class Caches:
     def stop(self) -> None:
         for cache in self.kinds.values():
             cache.stop()
+
+    def _changed(self, plural: str, key: Key, old: str | None, new: str | None) -> None:
+        if plural == "ecstasks":
+            gone, came = _task_ids(old), _task_ids(new)
+            with self._lock:
+                for task_id in gone - came:
+                    self._task_index.pop(task_id, None)
+                for task_id in came:
+                    self._task_index[task_id] = key
+        with self._lock:
+            waiting = list(self._waiters.get((plural, key), ()))
+        for event in waiting:
+            event.set()
+
+    def task_keys(self, task_ids: set[str]) -> set[Key]:
+        with self._lock:
+            return {key for task_id in task_ids if (key := self._task_index.get(task_id)) is not None}
+
+    def wait_for_change(self, keys: set[tuple[str, Key]], timeout: float) -> None:
+        """Until one of these objects changes, or `timeout` seconds."""
+        event = threading.Event()
+        with self._lock:
+            for key in keys:
+                self._waiters.setdefault(key, set()).add(event)
+        try:
+            event.wait(timeout)
+        finally:
+            with self._lock:
+                for key in keys:
+                    waiting = self._waiters.get(key)
+                    if waiting is not None:
+                        waiting.discard(event)
+                        if not waiting:
+                            del self._waiters[key]
 
     def config_map(self, namespace: str, name: str, read: Callable[[], dict[str, str]]) -> dict[str, str]:
         moment = time.monotonic()
@@ -81,15 +122,30 @@ class CachedSession(Session):
         super().__init__(api_client, namespace)
         self.caches = caches
         self._fresh = False  # read-modify-write reads the API server (the cache may be a moment behind)
+        self._reads: set[tuple[str, Key]] | None = None  # what a `wait` probe reads
 
     def get(self, plural: str, name: str) -> dict[str, Any] | None:
         cache = self.caches.kinds.get(plural)
         if cache is not None and not self._fresh:
+            if self._reads is not None:
+                self._reads.add((plural, (self.namespace, name)))
             packed = cache.get((self.namespace, name))
             if packed is not None:
                 found: dict[str, Any] = json.loads(packed)
                 return found
         return super().get(plural, name)  # not in the cache (yet): the API server says
+
+    def peek(self, plural: str, name: str) -> dict[str, Any] | None:
+        cache = self.caches.kinds.get(plural)
+        if cache is None:
+            return super().peek(plural, name)
+        packed = cache.get((self.namespace, name))
+        return json.loads(packed) if packed is not None else None
+
+    def tasks_with_ids(self, task_ids: set[str]) -> list[dict[str, Any]]:
+        keys = self.caches.task_keys(task_ids)
+        objects = [self.get("ecstasks", name) for namespace, name in sorted(keys) if namespace == self.namespace]
+        return [obj for obj in objects if obj is not None]
 
     def list(self, plural: str, label_selector: str = "") -> list[dict[str, Any]]:
         cache = self.caches.kinds.get(plural)
@@ -117,12 +173,27 @@ class CachedSession(Session):
         return self.caches.config_map(self.namespace, name, lambda: super(CachedSession, self).config_map_data(name))
 
     def wait(self, probe: Callable[[], T | None]) -> T | None:
+        """`probe()` again whenever an object it read changes (or every POLL_SECONDS, for what it
+        read from the API server), until it is truthy or `wait_seconds` have passed."""
         deadline = time.monotonic() + self.wait_seconds
         while True:
-            value = probe()
-            if value or time.monotonic() > deadline:
+            self._reads = set()
+            try:
+                value = probe()
+                reads = self._reads
+            finally:
+                self._reads = None
+            left = deadline - time.monotonic()
+            if value or left <= 0:
                 return value
-            time.sleep(POLL_SECONDS)
+            self.caches.wait_for_change(reads, min(left, POLL_SECONDS))
+
+
+def _task_ids(packed: str | None) -> set[str]:
+    if packed is None:
+        return set()
+    records = (json.loads(packed).get("status") or {}).get("tasks") or []
+    return {r["taskArn"].rsplit("/", 1)[-1] for r in records if r.get("taskArn")}
 
 
 def _equalities(selector: str) -> dict[str, str] | None:
