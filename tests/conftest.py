@@ -192,11 +192,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_endpoint(kubeconfig: Path, log: Path, port: int, *args: str) -> subprocess.Popen[bytes]:
+def start_endpoint(kubeconfig: Path, log: Path, port: int, *args: str,
+                   health_scheme: str = "http") -> subprocess.Popen[bytes]:
     """`ecs-operator api` as a real process; returns once /healthz answers."""
+    import ssl
     import sys
     import time
     import urllib.request
+
+    unverified = ssl._create_unverified_context()  # only to see it answer: the test checks the certificate
 
     with log.open("ab") as out:
         proc = subprocess.Popen([sys.executable, "-m", "ecs_operator.cli", "api", "--listen", f"127.0.0.1:{port}",
@@ -206,7 +210,8 @@ def start_endpoint(kubeconfig: Path, log: Path, port: int, *args: str) -> subpro
         if proc.poll() is not None:
             pytest.fail(f"ecs-operator api exited at start:\n{log.read_text()}")
         try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1).read()
+            urllib.request.urlopen(f"{health_scheme}://127.0.0.1:{port}/healthz", timeout=1,
+                                   context=unverified if health_scheme == "https" else None).read()
             return proc
         except OSError:
             time.sleep(0.1)

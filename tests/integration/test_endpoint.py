@@ -365,3 +365,26 @@ def test_run_task_with_one_client_token_starts_one_set_of_tasks_even_across_a_ki
     assert len(objects) == 6  # 3 + 3: nothing started twice
     records = [r["taskArn"] for o in objects for r in (o.get("status") or {}).get("tasks", [])]
     assert len(records) == len(set(records)) == 6
+
+
+def test_the_endpoint_serves_https_with_the_certificate_given(kube, namespace, operator_process, ecs_credentials,
+                                                             tmp_path):
+    from ecs_operator.devcluster import pki
+    from tests.conftest import Endpoint, free_port, start_endpoint
+
+    certificates = pki.create(tmp_path / "pki")  # a CA and a serving certificate for 127.0.0.1
+    port = free_port()
+    log = tmp_path / "endpoint.log"
+    proc = start_endpoint(kube.kubeconfig, log, port, "--tls-cert-file", str(certificates.serving_cert),
+                          "--tls-private-key-file", str(certificates.serving_key), health_scheme="https")
+    try:
+        credentials = ecs_credentials()
+        secure = Endpoint(f"https://127.0.0.1:{port}", log, proc)
+        ecs = boto3.client("ecs", endpoint_url=secure.url, region_name="us-east-1",
+                           aws_access_key_id=credentials.access_key_id,
+                           aws_secret_access_key=credentials.secret_access_key, verify=str(certificates.ca_cert))
+        assert ecs.list_clusters()["clusterArns"] == []
+        with pytest.raises(urllib3.exceptions.HTTPError):  # plain HTTP is not served on that port
+            urllib3.request("POST", f"http://127.0.0.1:{port}/", body=b"{}", retries=False, timeout=5)
+    finally:
+        proc.kill()

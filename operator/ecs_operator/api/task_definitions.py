@@ -91,13 +91,16 @@ def register_task_definition(session: Session, request: dict[str, Any]) -> dict[
     family = normalized.definition.family
     existing = find_family(session, family)
     if existing is None:
-        session.create("ecstaskdefinitions", resource)
+        written = session.create("ecstaskdefinitions", resource)
         name = resource_name(family)
     else:
         name = existing["metadata"]["name"]
-        session.patch("ecstaskdefinitions", name, {"spec": {**resource["spec"], **(
+        written = session.patch("ecstaskdefinitions", name, {"spec": {**resource["spec"], **(
             {"containers": None} if "containers" in existing["spec"] else {})}})
-    obj = session.wait(lambda: (o := session.get("ecstaskdefinitions", name) or {}) and _ready(o) and o)
+    # the operator's answer to this spec: a read a moment behind the write must not pass for it
+    generation = written["metadata"].get("generation") or 0
+    obj = session.wait(lambda: (o := session.get("ecstaskdefinitions", name) or {})
+                       and (o["metadata"].get("generation") or 0) >= generation and _ready(o) and o)
     if not obj:
         raise EcsError("ServerException", f"the operator did not register {family} within "
                                           f"{session.wait_seconds:.0f} s (is ecs-operator running?)")

@@ -53,3 +53,6 @@ DELETED_REVISIONS_ANNOTATION = f"{API_GROUP}/deleted-revisions"
 # ECSTask started by a RunTask with a clientToken (its name is derived from the token): the
 # SHA-256 of the rest of that request, to tell a retry from another request with the same token.
 CLIENT_REQUEST_ANNOTATION = f"{API_GROUP}/client-request"
+# Pod: the first 40 hex of the SHA-256 of its task metadata token (the token itself is only in its
+# containers' ECS_CONTAINER_METADATA_URI_V4): the ECS endpoint finds the Pod by it.
+METADATA_TOKEN_LABEL = f"{API_GROUP}/metadata-token"

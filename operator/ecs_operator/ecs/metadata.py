@@ -15,9 +15,8 @@ import secrets
 from typing import Any
 
 from . import times
-from .labels import API_GROUP
+from .labels import METADATA_TOKEN_LABEL
 
-METADATA_TOKEN_LABEL = f"{API_GROUP}/metadata-token"
 URI_V4 = "ECS_CONTAINER_METADATA_URI_V4"
 URI_V3 = "ECS_CONTAINER_METADATA_URI"
 

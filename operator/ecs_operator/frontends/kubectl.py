@@ -571,7 +571,7 @@ def _add_access_key_verbs(verbs: Any) -> None:
                                (listing, list_access_keys, "ListAccessKeys"),
                                (delete, delete_access_key, "DeleteAccessKey")):
         p.add_argument("--credentials-namespace", default=access_keys.DEFAULT_CREDENTIALS_NAMESPACE,
-                       help="namespace of the endpoint's key Secrets (default ecs-system)")
+                       help="namespace of the endpoint's ECSAccessKeys (default ecs-system)")
         p.add_argument("--context", help="kubeconfig context")
         p.add_argument("--kubeconfig", help="kubeconfig file (default: KUBECONFIG or ~/.kube/config)")
         p.add_argument("--output", default="json", choices=["json", "yaml"])
