@@ -67,8 +67,16 @@ def _run_operator(args: argparse.Namespace) -> int:
         os.environ["ECS_ACCOUNT_ID"] = args.account_id
     if args.stopped_task_retention is not None:
         os.environ["ECS_STOPPED_TASK_RETENTION"] = str(args.stopped_task_retention)
+    if args.leader_elect:
+        os.environ["ECS_LEADER_ELECT"] = "1"
+    if args.leader_election_namespace:
+        os.environ["ECS_LEADER_ELECTION_NAMESPACE"] = args.leader_election_namespace
+    if args.leader_election_id:
+        os.environ["ECS_LEADER_ELECTION_ID"] = args.leader_election_id
+    from .controller import metrics
     from .controller.main import run
 
+    metrics.serve(args.metrics_bind_address)  # on every replica, leader or not
     return run(tuple(args.namespace or ()), args.log_level, args.liveness)
 
 
@@ -112,6 +120,16 @@ def parser() -> argparse.ArgumentParser:
                      help="seconds a stopped ECSTask labelled ecs.compat.dev/ephemeral=true (kubectl ecs "
                      "run-task) stays describable before it is deleted (default 3600, as ECS)")
     run.add_argument("--liveness", default=None, help="health endpoint, e.g. http://0.0.0.0:8080/healthz")
+    run.add_argument("--metrics-bind-address", default="0",
+                     help="serve Prometheus metrics at http://HOST:PORT/metrics, e.g. :8081 (default 0: off)")
+    run.add_argument("--leader-elect", action="store_true", default=None,
+                     help="run as one of several replicas: act only while holding a coordination.k8s.io "
+                     "Lease (or ECS_LEADER_ELECT=1; the chart sets it); timings: ECS_LEASE_DURATION=15, "
+                     "ECS_RENEW_DEADLINE=10, ECS_RETRY_PERIOD=2 (seconds)")
+    run.add_argument("--leader-election-namespace", default=None,
+                     help="namespace of the Lease (default: POD_NAMESPACE, the in-cluster ServiceAccount's, "
+                     "else 'default')")
+    run.add_argument("--leader-election-id", default=None, help="name of the Lease (default ecs-operator)")
     run.set_defaults(func=_run_operator)
 
     endpoint = verbs.add_parser("api", help="serve Amazon ECS's HTTP API (aws CLI, boto3, the SDKs) over the "
@@ -120,7 +138,7 @@ def parser() -> argparse.ArgumentParser:
     endpoint.add_argument("--tls-cert-file", help="serve HTTPS with this certificate (PEM) …")
     endpoint.add_argument("--tls-private-key-file", help="… and this key")
     endpoint.add_argument("--credentials-namespace", default="ecs-system",
-                          help="namespace of the access-key Secrets (default ecs-system)")
+                          help="namespace of the access keys, ECSAccessKeys (default ecs-system)")
     endpoint.add_argument("--kubeconfig", help="kubeconfig file (default: KUBECONFIG, else in-cluster)")
     endpoint.add_argument("--workers", type=int, default=32, help="requests served at once (default 32)")
     endpoint.add_argument("--rate", type=float, default=50.0,

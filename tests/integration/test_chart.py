@@ -77,8 +77,19 @@ def test_rendered_chart_is_accepted_by_the_apiserver(helm, kube, kubectl, crds_i
     result = kubectl("apply", "--dry-run=server", "-f", "-", input=yaml.safe_dump_all(documents))
     assert result.returncode == 0, result.stderr
     deployment = named(documents, "Deployment", OPERATOR)
-    assert deployment["spec"]["replicas"] == 1 and deployment["spec"]["strategy"]["type"] == "Recreate"
-    hardened(deployment)
+    # two replicas, one leading (a Lease in the release namespace): a rolling update is safe
+    assert deployment["spec"]["replicas"] == 2 and "strategy" not in deployment["spec"]
+    operator_container = hardened(deployment)
+    assert "--leader-elect" in operator_container["args"]
+    env = {e["name"]: e for e in operator_container["env"]}
+    assert env["POD_NAMESPACE"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
+    assert env["ECS_LEADER_ELECTION_ID"]["value"] == OPERATOR
+    on_leases = [(d["kind"], d["metadata"].get("namespace"), r) for d in documents
+                 if d["kind"] in ("ClusterRole", "Role") for r in d["rules"] if "leases" in r["resources"]]
+    leases = {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"]}
+    assert on_leases == [("Role", AUDITED_NAMESPACE, leases | {"verbs": ["create"]}),
+                         ("Role", AUDITED_NAMESPACE, leases | {"resourceNames": [OPERATOR],
+                                                               "verbs": ["get", "update"]})]
     rules = [r for d in documents if d["kind"] in ("ClusterRole", "Role") for r in d["rules"]]
     assert not any("*" in r["verbs"] or "*" in r["resources"] for r in rules)  # no wildcards
     assert not any({"escalate", "bind", "impersonate"} & set(r["verbs"]) for r in rules)
@@ -189,8 +200,10 @@ def test_operator_runs_with_exactly_the_charts_rbac(helm, kube, kubectl, crds_in
     audit_log = kube.kubeconfig.parent / "logs" / "audit.log"
 
     log = (tmp_path / "operator.log").open("wb")
-    operator = start_operator(config, log, "--namespace", namespace, ECS_STOPPED_TASK_RETENTION="2",
-                              ECS_CLUSTER_STATUS_INTERVAL="0.5", ECS_INACTIVE_SERVICE_RETENTION="1")
+    # As the chart runs it: with leader election, its Lease in the release namespace (the Role there)
+    operator = start_operator(config, log, "--namespace", namespace, "--leader-elect", ECS_STOPPED_TASK_RETENTION="2",
+                              ECS_CLUSTER_STATUS_INTERVAL="0.5", ECS_INACTIVE_SERVICE_RETENTION="1",
+                              POD_NAMESPACE=AUDITED_NAMESPACE, ECS_LEADER_ELECTION_ID=OPERATOR)
     custom = client.CustomObjectsApi(kube.api)
 
     def create(plural: str, kind: str, name: str, spec: dict[str, Any], labels: dict[str, str] | None = None):

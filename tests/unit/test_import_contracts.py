@@ -34,6 +34,7 @@ def test_the_tree_keeps_every_contract():
     ("ecs/models.py", "import kubernetes.client", "The ECS core is pure"),
     ("api/tasks.py", "from ..controller import tasks as _reconciler", "never through the operator's runtime"),
     ("controller/events.py", "from ..frontends import kubectl as _front", "Nothing imports the front ends"),
+    ("api/tasks.py", "import prometheus_client as _metrics", "Metrics belong to the processes"),
 ])
 def test_a_forbidden_import_breaks_its_contract(tmp_path, module, planted, contract):
     copy = tmp_path / "ecs_operator"

@@ -113,7 +113,7 @@ def task_reconciler(caches: Caches) -> tuple[TaskReconciler, list[Any]]:
     """The ECSTask reconciler subscribed to `caches`, its work queue recording what it is given."""
     queued: list[Any] = []
     reconciler = TaskReconciler(caches)
-    reconciler.loop.queue.add = lambda key, delay=0.0: queued.append(key)  # type: ignore[method-assign]
+    reconciler.loop.queue.add = lambda key, delay=0.0, urgent=False: queued.append(key)  # type: ignore[method-assign]
     return reconciler, queued
 
 

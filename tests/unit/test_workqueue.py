@@ -110,3 +110,34 @@ def test_a_failing_reconcile_is_not_fatal_to_its_worker() -> None:
     queue.stop()
     assert calls == ["bad", "good"]
     assert len(queue) == 1  # "bad" is queued again (after a pause), not dropped
+
+
+def test_urgent_keys_go_before_due_keys_that_are_not():
+    queue: WorkQueue[str] = WorkQueue()
+    for i in range(5):
+        queue.add(f"create-{i}")
+    queue.add("status", urgent=True)
+    queue.add("create-3", urgent=True)  # a queued key made urgent moves up, keeping its place in time
+    taken = [queue.get() for _ in range(6)]
+    assert taken == ["create-3", "status", "create-0", "create-1", "create-2", "create-4"]
+    for key in taken:
+        queue.done(key)
+
+
+def test_an_urgent_key_not_yet_due_waits_for_its_time():
+    queue: WorkQueue[str] = WorkQueue()
+    queue.add("later", delay=0.2, urgent=True)
+    queue.add("now")
+    assert queue.get() == "now"
+    queue.done("now")
+    assert queue.get() == "later"
+
+
+def test_urgency_added_while_a_worker_holds_the_key_is_kept():
+    queue: WorkQueue[str] = WorkQueue()
+    queue.add("a")
+    assert queue.get() == "a"
+    queue.add("b")
+    queue.add("a", urgent=True)  # while held: again after done, urgent
+    queue.done("a")
+    assert queue.get() == "a"

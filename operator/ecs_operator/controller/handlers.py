@@ -32,7 +32,7 @@ from ..ecs.models import ClusterSpec, TaskDefinition
 from ..ecs.normalize import parse_task_definition
 from ..ecs.status import PodUsage, container_instance, node_matches
 from ..ecs.translate import default_node_selector, label_value
-from . import kube
+from . import kube, metrics
 from .caches import Caches
 from .runtime import Runtime
 from .settings import SETTINGS
@@ -76,7 +76,9 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     # What the reconcilers read is watched by caches.py, not by kopf (kopf watches only
     # ECSTaskDefinitions and ECSClusters, for their handlers); their workers start once complete.
     # Handlers reach the runtime through kopf's memo (each object's memo is a copy of this one).
-    memo.runtime = Runtime(Scope(SETTINGS.namespaces))
+    # With leader election, main.py made it (its caches warm while standing by) and started it.
+    if getattr(memo, "runtime", None) is None:
+        memo.runtime = Runtime(Scope(SETTINGS.namespaces))
     memo.runtime.start()
 
 
@@ -116,6 +118,7 @@ def _spec_hash(definition: TaskDefinition, version: str | None) -> str:
 @kopf.on.resume(API_GROUP, API_VERSION, "ecstaskdefinitions", backoff=BACKOFF)
 @kopf.on.create(API_GROUP, API_VERSION, "ecstaskdefinitions", backoff=BACKOFF)
 @kopf.on.update(API_GROUP, API_VERSION, "ecstaskdefinitions", backoff=BACKOFF)
+@metrics.reconciled("ecstaskdefinition")
 def register_task_definition(body: kopf.Body, spec: kopf.Spec, name: str, namespace: str, meta: kopf.Meta,
                              **_: Any) -> None:
     generation = meta.get("generation")
@@ -245,6 +248,7 @@ def cluster_status(name: str, namespace: str, spec: ClusterSpec, nodes: list[dic
 # whole life, so a dozen clusters would starve every other handler. A timer takes a thread
 # only for the moment it runs.
 @kopf.timer(API_GROUP, API_VERSION, "ecsclusters", interval=SETTINGS.cluster_status_interval)
+@metrics.reconciled("ecscluster")
 def cluster_status_timer(body: kopf.Body, name: str, namespace: str, meta: kopf.Meta, memo: kopf.Memo,
                          **_: Any) -> None:
     """Keep the cluster's status current from the watched nodes and task Pods (no extra reads)."""
@@ -291,6 +295,7 @@ def _drain(name: str, namespace: str, spec: ClusterSpec, nodes: list[dict[str, A
 
 
 @kopf.on.delete(API_GROUP, API_VERSION, "ecsclusters", backoff=BACKOFF)
+@metrics.reconciled("ecscluster")
 def delete_cluster(body: kopf.Body, name: str, namespace: str, retry: int, memo: kopf.Memo, **_: Any) -> None:
     """As ECS's DeleteCluster: refused while services are active or tasks run (retried until then)."""
     caches = _caches(memo)

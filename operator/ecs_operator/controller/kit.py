@@ -14,7 +14,6 @@ from the caches and writes only what differs. The kit gives it, one object each,
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -23,7 +22,7 @@ from typing import Any, Generic, TypeVar
 
 from kubernetes.client.exceptions import ApiException
 
-from . import kube
+from . import decoding, kube, metrics
 from .workqueue import WorkQueue, start_workers
 
 log = logging.getLogger(__name__)
@@ -35,7 +34,7 @@ Key = tuple[str, str]  # (namespace, name)
 class Reconciler(Generic[K]):
     def __init__(self, name: str, reconcile: Callable[[K], float | None], workers: int) -> None:
         self.name, self.reconcile, self.workers = name, reconcile, workers
-        self.queue: WorkQueue[K] = WorkQueue()
+        self.queue: WorkQueue[K] = WorkQueue(name)
         self._threads: list[threading.Thread] = []
 
     def start(self, wait_synced: Callable[[], bool]) -> None:
@@ -81,7 +80,7 @@ class StatusWriter:
             if written is not None and watched is not None and resource_version(watched) >= written[0]:
                 del self._written[key]  # the watch has caught up
                 written = None
-        return json.loads(written[1]) if written is not None else watched
+        return decoding.unpack(written[1]) if written is not None else watched
 
     def forget(self, key: Key) -> None:
         with self._lock:
@@ -155,6 +154,7 @@ class Backoff(Generic[K]):
         with self._lock:
             attempt = self._attempts.get(key, 0)
             self._attempts[key] = attempt + 1
+        metrics.retried()  # counted for the calling worker's queue
         return float(min(self.cap, self.first + self.step * attempt))
 
     def reset(self, key: K) -> None:

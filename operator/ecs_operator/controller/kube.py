@@ -15,6 +15,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from ..ecs.labels import API_GROUP, API_VERSION
+from . import metrics
 
 _api: client.ApiClient | None = None
 
@@ -50,13 +51,14 @@ REQUEST_TIMEOUT = (5.0, float(os.environ.get("ECS_API_READ_TIMEOUT", "30")))
 
 
 def _with_default_timeout(api_client: client.ApiClient) -> None:
+    """…and every request of the generated client counted and timed (ecs_operator_kube_*)."""
     rest = api_client.rest_client
     request = rest.request
 
     def request_with_timeout(*args: Any, _request_timeout: Any = None, **kwargs: Any) -> Any:
         return request(*args, _request_timeout=_request_timeout or REQUEST_TIMEOUT, **kwargs)
 
-    rest.request = request_with_timeout
+    rest.request = metrics.observed_client_request(request_with_timeout)
 
 
 # --------------------------------------------------------------------------- the hot path
@@ -101,9 +103,16 @@ def send(method: str, path: str, body: Any = None, query: dict[str, Any] | None 
     """One API request with a JSON body (a PATCH: content_type application/merge-patch+json); the
     decoded answer (None unless `decode`). ApiException as the client raises it."""
     data = None if body is None else json.dumps(body, separators=(",", ":"))
-    response = api().rest_client.pool_manager.request(
-        method, _url(path, query), body=data, headers=_headers(content_type), preload_content=True,
-        timeout=urllib3.Timeout(connect=REQUEST_TIMEOUT[0], read=REQUEST_TIMEOUT[1]))
+    verb, resource = metrics.request_kind(method, path)
+    started = time.perf_counter()
+    try:
+        response = api().rest_client.pool_manager.request(
+            method, _url(path, query), body=data, headers=_headers(content_type), preload_content=True,
+            timeout=urllib3.Timeout(connect=REQUEST_TIMEOUT[0], read=REQUEST_TIMEOUT[1]))
+    except Exception:
+        metrics.observe_request(verb, resource, metrics.NO_ANSWER, time.perf_counter() - started)
+        raise
+    metrics.observe_request(verb, resource, response.status, time.perf_counter() - started)
     if not 200 <= response.status < 300:
         raise _failed(response)
     return json.loads(response.data) if decode and response.data else None
@@ -112,9 +121,16 @@ def send(method: str, path: str, body: Any = None, query: dict[str, Any] | None 
 def stream(path: str, query: dict[str, Any], read_timeout: float) -> Any:
     """A GET whose answer is read as it arrives (a watch): the open urllib3 response. A read that
     waits longer than `read_timeout` for the next bytes raises urllib3's ReadTimeoutError."""
-    response = api().rest_client.pool_manager.request(
-        "GET", _url(path, query), headers=_headers(), preload_content=False,
-        timeout=urllib3.Timeout(connect=REQUEST_TIMEOUT[0], read=read_timeout))
+    verb, resource = metrics.request_kind("GET", path, watch=query.get("watch") == "true")
+    started = time.perf_counter()
+    try:
+        response = api().rest_client.pool_manager.request(
+            "GET", _url(path, query), headers=_headers(), preload_content=False,
+            timeout=urllib3.Timeout(connect=REQUEST_TIMEOUT[0], read=read_timeout))
+    except Exception:
+        metrics.observe_request(verb, resource, metrics.NO_ANSWER, time.perf_counter() - started)
+        raise
+    metrics.observe_request(verb, resource, response.status, time.perf_counter() - started)
     if response.status != 200:
         response.read()
         response.release_conn()

@@ -7,6 +7,10 @@ import contextlib
 import ctypes
 import ctypes.util
 import logging
+import os
+import threading
+from collections.abc import Iterator
+from typing import Any
 
 
 def _limit_malloc_arenas(arenas: int = 2) -> None:
@@ -16,6 +20,70 @@ def _limit_malloc_arenas(arenas: int = 2) -> None:
     if libc:
         with contextlib.suppress(OSError, AttributeError):  # not glibc: musl has no arenas to limit
             ctypes.CDLL(libc).mallopt(-8, arenas)  # M_ARENA_MAX
+
+
+def _leader_elect() -> bool:
+    return os.environ.get("ECS_LEADER_ELECT", "").lower() in ("1", "true", "yes")
+
+
+def _lead_first(namespaces: tuple[str, ...], liveness: str | None) -> Any:
+    """With leader election (`--leader-elect`, ECS_LEADER_ELECT=1; the chart sets it): list and
+    watch at once (a warm standby), then wait for the Lease (leader.py) while answering the
+    liveness probe; once leading, start the reconcilers' workers and return the memo kopf starts
+    with. kopf, and so every kopf handler, runs only from then on; losing the Lease exits the
+    process. Without it: an empty memo (kopf's startup handler makes the runtime)."""
+    import kopf
+
+    memo = kopf.Memo()
+    if not _leader_elect():
+        return memo
+    from . import metrics
+    from .leader import Elector, LeaderConfig
+    from .runtime import Runtime
+    from .watchcache import Scope
+
+    metrics.set_leader(False)
+    runtime = Runtime(Scope(namespaces))
+    runtime.start_caches()
+    elector = Elector(LeaderConfig())
+    elector.start()
+    with _standby_health(liveness):
+        elector.wait()
+    metrics.set_leader(True)  # until the process exits: losing the Lease ends it
+    runtime.start()
+    memo.runtime, memo.elector = runtime, elector
+    return memo
+
+
+@contextlib.contextmanager
+def _standby_health(liveness: str | None) -> Iterator[None]:
+    """The liveness endpoint while standing by (kopf serves it once it runs, on the same port)."""
+    if not liveness:
+        yield
+        return
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from urllib.parse import urlsplit
+
+    url = urlsplit(liveness)
+
+    class Health(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            found = self.path.split("?")[0] == (url.path or "/")
+            self.send_response(200 if found else 404)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(b'{"leader": false}' if found else b"{}")
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer((url.hostname or "0.0.0.0", url.port or 80), Health)
+    threading.Thread(target=server.serve_forever, name="standby-health", daemon=True).start()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def run(namespaces: tuple[str, ...], log_level: str, liveness: str | None) -> int:
@@ -33,10 +101,14 @@ def run(namespaces: tuple[str, ...], log_level: str, liveness: str | None) -> in
     from .settings import SETTINGS
 
     SETTINGS.namespaces = namespaces
+    memo = _lead_first(namespaces, liveness)  # returns once this process leads (or elects nobody)
     kopf.run(
-        standalone=True,  # one replica, no peering: the Deployment uses strategy Recreate
+        # No kopf peering: with leader election kopf starts only in the process holding the Lease
+        # (a standby never runs a handler); without it, one process is all there is.
+        standalone=True,
         clusterwide=not namespaces,
         namespaces=namespaces,
         liveness_endpoint=liveness,
+        memo=memo,
     )
     return 0

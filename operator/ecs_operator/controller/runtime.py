@@ -21,10 +21,22 @@ class Runtime:
         self.tasks = TaskReconciler(self.caches)
         self.services = ServiceReconciler(self.caches)
         self.reconcilers = (self.tasks, self.services)
+        self._caches_started = self._started = False
+
+    def start_caches(self) -> None:
+        """List and watch, and nothing else: a standby replica (leader.py) keeps its caches warm,
+        and its reconcilers' queues fill with the keys they will look at once it leads."""
+        if not self._caches_started:
+            self._caches_started = True
+            self.caches.start()
 
     def start(self) -> None:
+        """Act: the Event poster and the reconcilers' workers (once every cache is complete). Once."""
+        if self._started:
+            return
+        self._started = True
         events.start()
-        self.caches.start()
+        self.start_caches()
         for reconciler in self.reconcilers:  # their workers start once every cache is complete
             reconciler.loop.start(self.caches.wait_synced)
 

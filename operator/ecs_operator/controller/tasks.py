@@ -37,7 +37,7 @@ from ..ecs.models import ClusterSpec, TaskSpec, kube_container_name
 from ..ecs.references import DOCKER_CONFIG_TYPE, Reference
 from ..ecs.status import TaskIdentity, summary_status, task_record
 from ..ecs.translate import ClusterRef, TaskRef, task_needs, task_pod
-from . import events, kube, revisions
+from . import decoding, events, kube, metrics, revisions
 from .caches import Caches, PodEntry, TaskEntry, pack, trim_task
 from .kit import Backoff, Recent, Reconciler, StatusWriter
 from .settings import SETTINGS
@@ -86,7 +86,9 @@ class TaskReconciler:
             self.deleted.discard(key)
         current = new or old
         if current is not None and current.task:
-            self.loop.queue.add((key[0], current.task))
+            # urgent: what a Pod's change asks for is mostly a status to report (RUNNING, STOPPED),
+            # which must not wait behind the creation of a whole burst's Pods
+            self.loop.queue.add((key[0], current.task), urgent=True)
 
     def _wakes_waiting(self, key: Key, old: Any, new: Any) -> None:
         """A cluster or a revision that has just appeared can resolve tasks waiting for it, sooner
@@ -107,10 +109,10 @@ class TaskReconciler:
 
     def _task(self, key: Key) -> dict[str, Any] | None:
         entry = self.caches.tasks.get(key)
-        return self.statuses.current(key, json.loads(entry.packed) if entry is not None else None)
+        return self.statuses.current(key, decoding.unpack(entry.packed) if entry is not None else None)
 
     def _pods(self, namespace: str, name: str) -> dict[str, dict[str, Any]]:
-        unpacked = (json.loads(p) for p in self.caches.task_pods(namespace, name))
+        unpacked = (decoding.unpack(p) for p in self.caches.task_pods(namespace, name))
         return {p["metadata"]["name"]: p for p in unpacked}
 
     def _node_uids(self) -> dict[str, str]:
@@ -511,3 +513,4 @@ def _post_transitions(obj: dict[str, Any], old: dict[str, Any], new: dict[str, A
         elif record.get("failures") and not previous.get("failures"):
             reasons = ", ".join(f["reason"] for f in record["failures"])
             events.post(ref, "Warning", "CannotPlace", f"task {task_id} cannot be placed yet: {reasons}")
+            metrics.placement_failed(record["failures"])

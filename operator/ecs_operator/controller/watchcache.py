@@ -28,6 +28,8 @@ from typing import Any, Generic, TypeVar
 
 from kubernetes.client.exceptions import ApiException
 
+from . import metrics
+
 log = logging.getLogger(__name__)
 
 V = TypeVar("V")
@@ -91,8 +93,10 @@ class WatchCache(Generic[V]):
     def __init__(self, kind: str, path: Callable[[str | None], str], keep: Callable[[dict[str, Any]], V],
                  on_change: OnChange | None = None, *, get: Get, stream: Stream,
                  scope: Scope = Scope(), label_selector: str | None = None, namespaced: bool = True,
-                 inactivity: float = 70.0, server_timeout: int = 300) -> None:
+                 inactivity: float = 70.0, server_timeout: int = 300,
+                 decode: Callable[[bytes], dict[str, Any]] = json.loads) -> None:
         self.kind, self.path, self.keep = kind, path, keep
+        self.decode = decode  # a watch event's line → the event (controller/decoding.py: only what is kept)
         self._subscribers: list[OnChange] = [on_change] if on_change is not None else []
         self.get_json, self.stream = get, stream
         self.scope, self.label_selector, self.namespaced = scope, label_selector, namespaced
@@ -100,6 +104,7 @@ class WatchCache(Generic[V]):
         self._items: dict[Key, V] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
+        self.metrics = metrics.watch_metrics(self)
         self._reflectors = [_Reflector(self, ns) for ns in (scope.watched() if namespaced else [None])]
 
     def subscribe(self, on_change: OnChange) -> None:
@@ -208,18 +213,24 @@ class _Reflector(threading.Thread):
     def run(self) -> None:
         cache = self.cache
         failures = 0
+        watches = 0
         while not cache._stopping.is_set():
             try:
                 version = self._list()
                 failures = 0
                 while not cache._stopping.is_set():
+                    if watches:
+                        cache.metrics.restarts.inc()
+                    watches += 1
                     version = self._watch(version)
             except Exception as err:  # a broken or stalled connection, an apiserver restart
                 if cache._stopping.is_set():
                     return
                 if _gone(err):
+                    cache.metrics.relist_expired.inc()
                     log.info("%s: watch expired (410 Gone); listing again", self.name)
                     continue
+                cache.metrics.relist_error.inc()
                 delay = min(5.0, 0.5 * 2 ** failures)
                 failures += 1
                 log.warning("%s: %s; listing again in %.1f s", self.name, _describe(err), delay)
@@ -247,9 +258,13 @@ class _Reflector(threading.Thread):
             "watch": "true", "resourceVersion": version, "allowWatchBookmarks": "true",
             "timeoutSeconds": timeout, "labelSelector": cache.label_selector}, cache.inactivity)
         finished = False
+        counters = cache.metrics.events
         try:
-            for event in _events(stream):
+            for event in _events(stream, cache.decode):
                 kind = event.get("type")
+                counter = counters.get(kind)  # type: ignore[arg-type]
+                if counter is not None:
+                    counter.inc()
                 obj = event.get("object") or {}
                 if kind == "ERROR":
                     if obj.get("code") == 410:
@@ -272,7 +287,7 @@ class _Reflector(threading.Thread):
         return version
 
 
-def _events(response: Any) -> Iterator[dict[str, Any]]:
+def _events(response: Any, decode: Callable[[bytes], dict[str, Any]] = json.loads) -> Iterator[dict[str, Any]]:
     """One event per line. (The client's iter_resp_lines copies the rest of its buffer at every line.)"""
     pending = b""
     for chunk in response.stream(amt=None, decode_content=False):
@@ -282,7 +297,7 @@ def _events(response: Any) -> Iterator[dict[str, Any]]:
         *lines, pending = pending.split(b"\n")
         for line in lines:
             if line:
-                yield json.loads(line)
+                yield decode(line)
 
 
 def _describe(err: Exception) -> str:

@@ -1,6 +1,6 @@
 """`ecs-operator api`: Amazon ECS's HTTP API, for the aws CLI, boto3 and the other SDKs unmodified.
 
-A request goes: signature (SigV4, the key a Secret in the credentials namespace) → operation
+A request goes: signature (SigV4, the key an ECSAccessKey in the credentials namespace) → operation
 (`X-Amz-Target`) → request decoded against botocore's model → RBAC of the key's user
 (SubjectAccessReview) → rate limit → the ECS API layer's function, in the key's namespace → the
 answer in the wire's shape. Every refusal is ECS's error (HTTP 400, `__type` + `message`); only a
@@ -39,14 +39,15 @@ from ... import api
 from ...api import access_keys
 from ...api.errors import EcsError
 from ...ecs import metadata
-from ...ecs.labels import ANNOTATION_TASK_ARN, API_GROUP, API_VERSION, TASK_LABEL
-from . import protocol, sigv4
+from ...ecs.labels import ANNOTATION_TASK_ARN, API_GROUP, API_VERSION, METADATA_TOKEN_LABEL, TASK_LABEL
+from . import metrics, protocol, sigv4
 from .authz import Authorizer, Identity
 from .cache import CachedSession, Caches
 
 log = logging.getLogger("ecs_operator.endpoint")
 
 HEALTH_PATH = "/healthz"
+METRICS_PATH = "/metrics"
 THROTTLED = EcsError("ThrottlingException", "Rate exceeded")
 
 
@@ -56,7 +57,7 @@ class Settings:
     workers: int = 32
     rate: float = 50.0  # requests per second and access key, as a token bucket …
     burst: float = 100.0  # … of this depth
-    key_ttl: float = 10.0  # seconds a key read from its Secret is trusted (deleting one takes this long)
+    key_ttl: float = 10.0  # seconds a key read from its ECSAccessKey is trusted (deleting one takes this long)
     review_ttl: float = 10.0  # seconds an RBAC answer is kept
 
 
@@ -124,7 +125,7 @@ class Endpoint:
             return 404, b'{"error":"not a task metadata path"}'
         token, index, rest = parsed
         pods = self.core.list_pod_for_all_namespaces(
-            label_selector=f"{metadata.METADATA_TOKEN_LABEL}={metadata.token_hash(token)}").items
+            label_selector=f"{METADATA_TOKEN_LABEL}={metadata.token_hash(token)}").items
         if len(pods) != 1:
             return 404, b'{"error":"no task has this metadata token"}'
         pod = self.api_client.sanitize_for_serialization(pods[0])
@@ -214,7 +215,9 @@ def application(endpoint: Endpoint) -> web.Application:
                 status, body, what = await loop.run_in_executor(
                     executor, endpoint.serve, request.method, request.path, request.query_string, request.headers,
                     body_in)
-        log.info("%s %s %d %.1f ms", request_id, what, status, (time.monotonic() - started) * 1000)
+        seconds = time.monotonic() - started
+        metrics.observe(what, status, seconds)
+        log.info("%s %s %d %.1f ms", request_id, what, status, seconds * 1000)
         headers = {"x-amzn-RequestId": request_id}
         if status != 200:
             headers["x-amzn-ErrorType"] = what.rsplit(" ", 1)[-1]
@@ -232,11 +235,16 @@ def application(endpoint: Endpoint) -> web.Application:
     async def health(_: web.Request) -> web.Response:
         return web.Response(text="ok\n")
 
+    async def prometheus(_: web.Request) -> web.Response:
+        body, content_type = metrics.exposition()
+        return web.Response(body=body, headers={"Content-Type": content_type})
+
     async def close_executor(_: web.Application) -> None:
         executor.shutdown(wait=False, cancel_futures=True)
 
     app = web.Application(client_max_size=protocol.MAX_BODY_BYTES)
     app.router.add_get(HEALTH_PATH, health)
+    app.router.add_get(METRICS_PATH, prometheus)
     app.router.add_get("/v4/{tail:.*}", task_metadata)
     app.router.add_route("*", "/{tail:.*}", ecs)
     app.on_cleanup.append(close_executor)
