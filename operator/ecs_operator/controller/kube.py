@@ -16,6 +16,7 @@ from kubernetes.client.exceptions import ApiException
 
 from ..ecs.labels import API_GROUP, API_VERSION
 from . import metrics
+from .settings import SETTINGS
 
 _api: client.ApiClient | None = None
 
@@ -30,9 +31,9 @@ def api() -> client.ApiClient:
         except config.ConfigException:
             config.load_kube_config()
         configuration = client.Configuration.get_default_copy()
-        # Every thread that calls the API keeps its connection (the task workers, the Event
-        # poster, kopf's handler threads): a smaller pool would drop and re-open TLS connections.
-        configuration.connection_pool_maxsize = 32
+        # Every thread that calls the API keeps its connection (the task and service workers, the
+        # Event poster, kopf's handler threads): a smaller pool would drop and re-open TLS connections.
+        configuration.connection_pool_maxsize = max(32, SETTINGS.task_workers + SETTINGS.service_workers + 8)
         _api = client.ApiClient(configuration)
         _with_default_timeout(_api)
     return _api

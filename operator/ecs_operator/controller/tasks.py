@@ -86,9 +86,12 @@ class TaskReconciler:
             self.deleted.discard(key)
         current = new or old
         if current is not None and current.task:
-            # urgent: what a Pod's change asks for is mostly a status to report (RUNNING, STOPPED),
-            # which must not wait behind the creation of a whole burst's Pods
-            self.loop.queue.add((key[0], current.task), urgent=True)
+            # A task that has just become RUNNING or STOPPED has a status to report: urgent, so that
+            # it does not wait behind the creation of a whole burst's Pods. The Pod's other steps
+            # (made, bound, pulling) wait in line, where several of them make one reconcile.
+            reached = new.usage.last_status if new is not None else "STOPPED"
+            urgent = reached in ("RUNNING", "STOPPED") and (old is None or old.usage.last_status != reached)
+            self.loop.queue.add((key[0], current.task), urgent=urgent)
 
     def _wakes_waiting(self, key: Key, old: Any, new: Any) -> None:
         """A cluster or a revision that has just appeared can resolve tasks waiting for it, sooner
@@ -283,7 +286,9 @@ class TaskReconciler:
             moment = time.monotonic()
             with self._lock:
                 dirty = self._dirty_since.setdefault(key, moment)
-            age = _age(obj)
+            # how long it has been on its way: since its newest Pod was made (a task of a burst
+            # waits for its Pod in the operator's queue first; that wait is not the Pod's start)
+            age = min([_age(obj), *(_age(pod) for pod in pods.values())])
             if _only_on_the_way(old, new) and age < SETTINGS.pending_report_after:
                 return SETTINGS.pending_report_after - age
             if spec.count > 1 and moment - dirty < SETTINGS.coalesce_window:
