@@ -48,6 +48,7 @@ from typing import Any
 
 import boto3
 import urllib3
+from bench import Rest, request_totals  # bench/bench.py: the apiserver's own request counters
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.config import Config
@@ -171,6 +172,7 @@ class Run:
         self.api = config.new_client_from_config(str(kubeconfig))
         self.core = client.CoreV1Api(self.api)
         self.custom = client.CustomObjectsApi(self.api)
+        self.rest = Rest(self.api)
 
     def namespace(self, name: str) -> str:
         self.core.create_namespace({"metadata": {"name": name}})
@@ -200,6 +202,7 @@ def burst(run: Run, label: str, namespace: str, create: Callable[[int], str], pi
     watcher.ready.wait()
     time.sleep(0.5)
     created: dict[str, float] = {}
+    requests_before = request_totals(run.rest)
     cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
     started = time.monotonic()
 
@@ -215,13 +218,17 @@ def burst(run: Run, label: str, namespace: str, create: Callable[[int], str], pi
     last = max(watcher.running[n] for n in created)
     latency = [watcher.running[n] - created[n] for n in created]
     cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items()}
+    requests = request_totals(run.rest) - requests_before
     result = {"tasks": tasks, "seconds": last - started, "tasks_per_s": tasks / (last - started),
               "create_to_running_s": percentiles(latency),
-              "cpu_ms_per_task": {name: 1000 * seconds / tasks for name, seconds in cpu.items()}}
+              "cpu_ms_per_task": {name: 1000 * seconds / tasks for name, seconds in cpu.items()},
+              "api_requests_per_task": {kind: round(n / tasks, 2) for kind, n in requests.most_common()
+                                        if n / tasks >= 0.05}}
     spread = result["create_to_running_s"]
     log(f"{label}: {tasks} tasks in {result['seconds']:.1f} s = {result['tasks_per_s']:.1f} tasks/s; "
         f"create→RUNNING p50 {spread['p50']:.2f} s p99 {spread['p99']:.2f} s; CPU ms/task "
-        + ", ".join(f"{k} {v:.1f}" for k, v in result["cpu_ms_per_task"].items()))
+        + ", ".join(f"{k} {v:.1f}" for k, v in result["cpu_ms_per_task"].items())
+        + "; API requests/task " + ", ".join(f"{k} {v}" for k, v in result["api_requests_per_task"].items()))
     return result
 
 

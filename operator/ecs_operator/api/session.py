@@ -49,7 +49,7 @@ class Session:
     # ---------------------------------------------------------------- custom resources
 
     def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        with _ecs_errors():
+        with ecs_errors():
             return fn(API_GROUP, API_VERSION, self.namespace, *args, **kwargs)
 
     def list(self, plural: str, label_selector: str = "") -> list[dict[str, Any]]:
@@ -61,7 +61,7 @@ class Session:
     def get(self, plural: str, name: str) -> dict[str, Any] | None:
         if not _KUBERNETES_NAME.fullmatch(name or ""):
             return None  # no object has it; and "" or ".." would make the URL name another resource
-        with _ecs_errors():
+        with ecs_errors():
             try:
                 obj: dict[str, Any] = self.custom.get_namespaced_custom_object(
                     API_GROUP, API_VERSION, self.namespace, plural, name)
@@ -89,7 +89,7 @@ class Session:
     def create_new(self, plural: str, body: dict[str, Any]) -> dict[str, Any] | None:
         """Create the object, or None when one of that name exists already (a deterministic
         name makes creation idempotent: of two concurrent callers, one creates it)."""
-        with _ecs_errors():
+        with ecs_errors():
             try:
                 created: dict[str, Any] = self.custom.create_namespaced_custom_object(
                     API_GROUP, API_VERSION, self.namespace, plural, body)
@@ -118,7 +118,7 @@ class Session:
             if patch is None:
                 return current
             metadata = {**patch.get("metadata", {}), "resourceVersion": current["metadata"]["resourceVersion"]}
-            with _ecs_errors():
+            with ecs_errors():
                 try:
                     patched: dict[str, Any] = self.custom.patch_namespaced_custom_object(
                         API_GROUP, API_VERSION, self.namespace, plural, name, {**patch, "metadata": metadata})
@@ -131,7 +131,7 @@ class Session:
     def delete(self, plural: str, name: str) -> None:
         """Delete one object; one already gone counts as deleted."""
         _check_name(name)
-        with _ecs_errors():
+        with ecs_errors():
             try:
                 self.custom.delete_namespaced_custom_object(API_GROUP, API_VERSION, self.namespace, plural, name)
             except ApiException as err:
@@ -139,7 +139,7 @@ class Session:
                     raise
 
     def config_map_data(self, name: str) -> dict[str, str]:
-        with _ecs_errors():
+        with ecs_errors():
             data: dict[str, str] = self.core.read_namespaced_config_map(name, self.namespace).data or {}
             return data
 
@@ -169,7 +169,7 @@ def _not_installed(err: ApiException) -> bool:
 
 
 @contextlib.contextmanager
-def _ecs_errors() -> Iterator[None]:
+def ecs_errors() -> Iterator[None]:
     """API errors, and an unreachable API server, as ECS errors."""
     try:
         yield
