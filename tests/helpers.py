@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -41,3 +41,31 @@ def stop_operator(proc: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+# --------------------------------------------------------------------------- the ECS API layer
+
+
+def web_session(kubeconfig: object, namespace: str) -> Any:
+    """An API layer session on `namespace` with cluster `main` and family `web` at revision 2, its
+    revision 1 INACTIVE (the cluster's nodes are the caller's)."""
+    from ecs_operator.api import Session, call
+
+    session = Session.from_kubeconfig(str(kubeconfig), namespace=namespace)
+    container = {"name": "web", "image": "nginx:1.27", "cpu": 64, "memory": 32}
+    call(session, "CreateCluster", {"clusterName": "main"})
+    call(session, "RegisterTaskDefinition", {"family": "web", "containerDefinitions": [container]})
+    call(session, "RegisterTaskDefinition", {"family": "web", "containerDefinitions": [{**container, "cpu": 65}]})
+    call(session, "DeregisterTaskDefinition", {"taskDefinition": "web:1"})
+    return session
+
+
+def refused(session: Any, action: str, request: dict[str, Any]) -> tuple[str, str]:
+    """The ECS error (code, message) the action answers; fails when it answers none."""
+    import pytest
+
+    from ecs_operator.api import EcsError, call
+
+    with pytest.raises(EcsError) as raised:
+        call(session, action, request)
+    return raised.value.code, raised.value.message

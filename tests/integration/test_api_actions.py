@@ -11,7 +11,7 @@ import pytest
 
 from ecs_operator.api import EcsError, Session, call
 from ecs_operator.api.tasks import client_token_name
-from tests.helpers import wait_for
+from tests.helpers import refused, wait_for, web_session
 
 pytestmark = pytest.mark.controlplane
 
@@ -27,18 +27,7 @@ def nodes(kube, namespace, operator_process, node_group) -> list[str]:
 @pytest.fixture
 def session(kube, namespace, nodes) -> Session:
     """Cluster `main` (two nodes), family `web` at revision 2 with revision 1 INACTIVE."""
-    session = Session.from_kubeconfig(str(kube.kubeconfig), namespace=namespace)
-    call(session, "CreateCluster", {"clusterName": "main"})
-    call(session, "RegisterTaskDefinition", {"family": "web", "containerDefinitions": [CONTAINER]})
-    call(session, "RegisterTaskDefinition", {"family": "web", "containerDefinitions": [{**CONTAINER, "cpu": 65}]})
-    call(session, "DeregisterTaskDefinition", {"taskDefinition": "web:1"})
-    return session
-
-
-def refused(session: Session, action: str, request: dict[str, Any]) -> tuple[str, str]:
-    with pytest.raises(EcsError) as raised:
-        call(session, action, request)
-    return raised.value.code, raised.value.message
+    return web_session(kube.kubeconfig, namespace)
 
 
 def instances(session: Session, cluster: str = "main") -> dict[str, dict[str, Any]]:

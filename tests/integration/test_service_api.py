@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from ecs_operator.api import EcsError, Session, call
+from ecs_operator.api import Session, call
 from ecs_operator.api.shapes import timestamp
 from ecs_operator.ecs.labels import DELETE_REQUESTED_ANNOTATION
-from tests.helpers import wait_for
+from tests.helpers import refused, wait_for, web_session
 
 pytestmark = pytest.mark.controlplane
 
@@ -22,19 +22,8 @@ CONTAINER = {"name": "web", "image": "nginx:1.27", "cpu": 64, "memory": 32}
 @pytest.fixture
 def session(kube, namespace, operator_process, node_group) -> Session:
     """A session on a namespace with cluster `main` (two nodes) and family `web` at revision 2, 1 INACTIVE."""
-    session = Session.from_kubeconfig(str(kube.kubeconfig), namespace=namespace)
     node_group(cluster="main", count=2)
-    call(session, "CreateCluster", {"clusterName": "main"})
-    call(session, "RegisterTaskDefinition", {"family": "web", "containerDefinitions": [CONTAINER]})
-    call(session, "RegisterTaskDefinition", {"family": "web", "containerDefinitions": [{**CONTAINER, "cpu": 65}]})
-    call(session, "DeregisterTaskDefinition", {"taskDefinition": "web:1"})
-    return session
-
-
-def refused(session: Session, action: str, request: dict[str, Any]) -> tuple[str, str]:
-    with pytest.raises(EcsError) as raised:
-        call(session, action, request)
-    return raised.value.code, raised.value.message
+    return web_session(kube.kubeconfig, namespace)
 
 
 def stored(session: Session, name: str) -> dict[str, Any]:

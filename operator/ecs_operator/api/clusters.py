@@ -110,17 +110,27 @@ def list_container_instances(session: Session, request: dict[str, Any]) -> dict[
     return page(entries, request, "containerInstanceArns")
 
 
-def describe_container_instances(session: Session, request: dict[str, Any]) -> dict[str, Any]:
-    instances = {resource_id(i["containerInstanceArn"]): i for i in _instances(session, request.get("cluster"))}
-    by_name = {i["ec2InstanceId"]: i for i in instances.values()}
+def named_instances(cluster: dict[str, Any], wanted: list[Any]
+                    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The cluster's container instances named by ARN, id or node name, and a MISSING failure for
+    each name that is none of them."""
+    instances = (cluster.get("status") or {}).get("containerInstances", [])
+    by_id = {resource_id(i["containerInstanceArn"]): i for i in instances}
+    by_name = {i["ec2InstanceId"]: i for i in instances}
     found, failures = [], []
-    for wanted in request.get("containerInstances") or []:
-        instance = instances.get(resource_id(wanted)) or by_name.get(wanted)
+    for name in wanted:
+        instance = by_id.get(resource_id(str(name))) or by_name.get(str(name))
         if instance is None:
-            failures.append({"arn": wanted, "reason": "MISSING"})
+            failures.append({"arn": name, "reason": "MISSING"})
         else:
-            found.append(container_instance_shape(instance))
-    return {"containerInstances": found, "failures": failures}
+            found.append(instance)
+    return found, failures
+
+
+def describe_container_instances(session: Session, request: dict[str, Any]) -> dict[str, Any]:
+    found, failures = named_instances(find_cluster(session, request.get("cluster")),
+                                      request.get("containerInstances") or [])
+    return {"containerInstances": [container_instance_shape(i) for i in found], "failures": failures}
 
 
 def delete_cluster(session: Session, request: dict[str, Any]) -> dict[str, Any]:
@@ -169,16 +179,7 @@ def update_container_instances_state(session: Session, request: dict[str, Any]) 
     if state not in ("ACTIVE", "DRAINING"):
         raise invalid_parameter("Container instances can only be updated to ACTIVE or DRAINING status.")
     obj = find_cluster(session, request.get("cluster"))
-    instances = (obj.get("status") or {}).get("containerInstances", [])
-    by_id = {resource_id(i["containerInstanceArn"]): i for i in instances}
-    by_name = {i["ec2InstanceId"]: i for i in instances}
-    found, failures = [], []
-    for instance in wanted:
-        match = by_id.get(resource_id(str(instance))) or by_name.get(str(instance))
-        if match is None:
-            failures.append({"arn": instance, "reason": "MISSING"})
-        else:
-            found.append(match)
+    found, failures = named_instances(obj, wanted)
     nodes = {i["ec2InstanceId"] for i in found}
 
     def change(current: dict[str, Any]) -> dict[str, Any] | None:

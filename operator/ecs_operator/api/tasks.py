@@ -14,7 +14,7 @@ from ..ecs.labels import CLIENT_REQUEST_ANNOTATION, EPHEMERAL_LABEL, SERVICE_LAB
 from ..ecs.resources import task_resource
 from ..ecs.translate import label_value
 from . import tagging
-from .clusters import find_cluster
+from .clusters import find_cluster, named_instances
 from .errors import EcsError, invalid_parameter
 from .pagination import page
 from .services import find_service
@@ -160,15 +160,9 @@ def start_task(session: Session, request: dict[str, Any]) -> dict[str, Any]:
     _, revision, _ = find_revision(session, reference)
     require_active(revision)
     tags = tagging.checked(request.get("tags"))
-    instances = (cluster.get("status") or {}).get("containerInstances", [])
-    by_id = {resource_id(i["containerInstanceArn"]): i for i in instances}
-    by_name = {i["ec2InstanceId"]: i for i in instances}
-    started, failures = [], []
-    for instance in wanted:
-        match = by_id.get(resource_id(str(instance))) or by_name.get(str(instance))
-        if match is None:
-            failures.append({"arn": instance, "reason": "MISSING"})
-            continue
+    matches, failures = named_instances(cluster, wanted)
+    started = []
+    for match in matches:
         name = _task_name(reference.partition(":")[0])
         spec: dict[str, Any] = {"cluster": cluster["metadata"]["name"], "taskDefinition": reference, "count": 1,
                                 "placementConstraints": [{"type": "memberOf",
@@ -179,12 +173,8 @@ def start_task(session: Session, request: dict[str, Any]) -> dict[str, Any]:
             body["metadata"]["annotations"] = tagging.annotation({"0": tags})
         session.create("ecstasks", body)
         started.append(name)
-    tasks = []
-    for name in started:
-        answer = _answer(session, [name])
-        tasks += answer["tasks"]
-        failures += answer["failures"]
-    return {"tasks": tasks, "failures": failures}
+    answer = _answer(session, started)  # one wait for all of them
+    return {"tasks": answer["tasks"], "failures": failures + answer["failures"]}
 
 
 def describe_tasks(session: Session, request: dict[str, Any]) -> dict[str, Any]:
