@@ -454,6 +454,8 @@ class Progress:
         # (object, task index) -> its Pod first seen Running: splits the latency into Kubernetes' part and
         # the status reporting that follows it.
         self.pod_running: dict[tuple[str, int], float] = {}
+        # (object, task index) -> its Pod first seen at all: the wait before it (the operator's queue)
+        self.pod_made: dict[tuple[str, int], float] = {}
         self.failed: list[str] = []
         self.all_done = threading.Event()
         self.started = 0.0  # the first create call was made
@@ -486,8 +488,12 @@ class Progress:
     def task_pod_seen(self, obj: dict[str, Any], now: float) -> None:
         """A task Pod, by the labels the translation gives it."""
         labels = obj["metadata"].get("labels") or {}
-        if (obj.get("status") or {}).get("phase") == "Running" and TASK_LABEL in labels:
-            self.pod_running.setdefault((labels[TASK_LABEL], int(labels.get(INDEX_LABEL, 0))), now)
+        if TASK_LABEL not in labels:
+            return
+        key = (labels[TASK_LABEL], int(labels.get(INDEX_LABEL, 0)))
+        self.pod_made.setdefault(key, now)
+        if (obj.get("status") or {}).get("phase") == "Running":
+            self.pod_running.setdefault(key, now)
 
     def wait(self, label: str, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -507,7 +513,9 @@ class Progress:
         buckets: Counter[int] = Counter(int(t - self.started) for t in self.running.values())
         pod_latencies = [t - self.created[name] for (name, _), t in self.pod_running.items() if name in self.created]
         status_lags = [self.running[key] - t for key, t in self.pod_running.items() if key in self.running]
+        pod_waits = [t - self.created[name] for (name, _), t in self.pod_made.items() if name in self.created]
         return {
+            "pod_wait_s": percentiles(pod_waits),
             "pod_latency_s": percentiles(pod_latencies),
             "status_lag_s": percentiles(status_lags),
             "tasks_running": tasks_running,

@@ -34,20 +34,35 @@ class ResolvedRevision:
 _DEFINITIONS: dict[tuple[str, str], TaskDefinition] = {}
 _DEFINITIONS_MAX = 4096
 _lock = threading.Lock()
+# Revisions being read now → set once read (or failed): the workers that need one revision at once
+# (a new leader's first reconciles, a burst's first tasks) wait for one read, not make one each.
+_reading: dict[tuple[str, str], threading.Event] = {}
 
 
 def load_revision(namespace: str, config_map: str, family: str, revision: int) -> ResolvedRevision:
     key = (namespace, config_map)
-    with _lock:
-        definition = _DEFINITIONS.get(key)
-    if definition is None:
-        cm = kube.core().read_namespaced_config_map(config_map, namespace)
-        definition = TaskDefinition.model_validate_json(cm.data["taskDefinition.json"])
+    while True:
         with _lock:
-            if len(_DEFINITIONS) >= _DEFINITIONS_MAX:
-                _DEFINITIONS.pop(next(iter(_DEFINITIONS)))
-            _DEFINITIONS[key] = definition
-    return ResolvedRevision(family, revision, config_map, definition)
+            definition = _DEFINITIONS.get(key)
+            reading = _reading.get(key)
+            if definition is None and reading is None:
+                _reading[key] = threading.Event()
+        if definition is not None:
+            return ResolvedRevision(family, revision, config_map, definition)
+        if reading is not None:
+            reading.wait()  # then look again: read by then, or the reader failed and this one tries
+            continue
+        try:
+            # a raw read: the client's ConfigMap model costs more than the request (kube.send)
+            cm = kube.send("GET", kube.core_path("configmaps", namespace, config_map))
+            definition = TaskDefinition.model_validate_json(cm["data"]["taskDefinition.json"])
+            with _lock:
+                if len(_DEFINITIONS) >= _DEFINITIONS_MAX:
+                    _DEFINITIONS.pop(next(iter(_DEFINITIONS)))
+                _DEFINITIONS[key] = definition
+        finally:
+            with _lock:
+                _reading.pop(key).set()
 
 
 def load_reference(namespace: str, reference: dict[str, Any]) -> ResolvedRevision:
