@@ -61,6 +61,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
@@ -803,10 +804,14 @@ class Operator:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Operator:
+        with socket.socket() as probe:  # a free port for its /metrics
+            probe.bind(("127.0.0.1", 0))
+            self.metrics_port = probe.getsockname()[1]
         with self.log_path.open("wb") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "ecs_operator.cli", "run", "--namespace", self.namespace,
-                 "--log-level", self.bench.args.operator_log_level],
+                 "--log-level", self.bench.args.operator_log_level,
+                 "--metrics-bind-address", f"127.0.0.1:{self.metrics_port}"],
                 env={**os.environ, "KUBECONFIG": str(self.bench.operator_kubeconfig), **self.env},
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
         return self
@@ -818,6 +823,24 @@ class Operator:
     def pid(self) -> int:
         assert self.proc is not None
         return self.proc.pid
+
+    def metrics(self) -> dict[str, float]:
+        """Its Prometheus counters and histogram sums, summed over labels other than those kept:
+        name{resource=…}/name{verb=…,resource=…} → value (empty if the scrape fails)."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as answer:
+                text = answer.read().decode()
+        except OSError:
+            return {}
+        values: dict[str, float] = defaultdict(float)
+        for line in text.splitlines():
+            match = re.match(r'^(ecs_operator_\w+?)(?:\{(.*)\})? ([0-9.e+-]+)$', line)
+            if match is None or not match.group(1).endswith(("_total", "_sum", "_count")):
+                continue
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', match.group(2) or ""))
+            kept = ",".join(f"{k}={labels[k]}" for k in ("name", "verb", "resource") if k in labels)
+            values[f"{match.group(1)}{{{kept}}}"] += float(match.group(3))
+        return dict(values)
 
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:
@@ -906,7 +929,10 @@ def settle(bench: Bench) -> float:
         complete = chunk[:chunk.rfind(b"\n") + 1]  # a line being written is read next time
         offset += len(complete)
         for line in complete.splitlines():
-            event = json.loads(line)
+            try:
+                event = json.loads(line)
+            except ValueError:  # the end of a line half written when the size was taken: before the wait
+                continue
             ref = event.get("objectRef") or {}
             if (event.get("user", {}).get("username") in users and event.get("verb") in WRITE_VERBS_AUDIT
                     and ref.get("resource") != "ecsclusters"):
@@ -1020,6 +1046,7 @@ class Operated:
         self.exited: int | None = None
         self.processes: dict[str, int] = {}
         self.sampler: RssSampler | None = None
+        self.scraped: dict[str, float] = {}
 
     def __enter__(self) -> Operated:
         self.operator.__enter__()
@@ -1053,6 +1080,7 @@ class Operated:
         assert self.sampler is not None
         self.alive = process_memory_kib(self.operator.pid)
         self.sampler.stop()
+        self.scraped = self.operator.metrics()
 
     def figures(self, tasks: int) -> dict[str, Any]:
         alive, idle = self.alive, self.idle
@@ -1064,7 +1092,28 @@ class Operated:
             "with_tasks_mib": alive.get("VmRSS", 0) / 1024,
             "per_1000_tasks_mib": (alive.get("VmRSS", 0) - idle.get("VmRSS", 0)) / 1024 / max(tasks, 1) * 1000,
         }
-        return {"operator_rss": memory, "operator_log": str(self.log_path), "operator_exit": self.exited}
+        return {"operator_rss": memory, "operator_log": str(self.log_path), "operator_exit": self.exited,
+                "operator_work": self.work(tasks)}
+
+    def work(self, tasks: int) -> dict[str, float]:
+        """From its /metrics: task reconciles per task, and the mean wait in its queue, reconcile
+        and API request (where a task's time in the operator goes)."""
+        got = self.scraped
+
+        def mean_ms(name: str) -> float:
+            count = got.get(name.replace("_sum{", "_count{"), 0.0)
+            return round(got.get(name, 0.0) / count * 1000, 2) if count else 0.0
+
+        reconciles = sum(v for k, v in got.items()
+                         if k.startswith("ecs_operator_reconcile_total{") and "resource=ecstask}" in k)
+        return {
+            "reconciles_per_task": round(reconciles / max(tasks, 1), 2),
+            "queue_wait_ms": mean_ms("ecs_operator_workqueue_queue_duration_seconds_sum{name=ecstask}"),
+            "reconcile_ms": mean_ms("ecs_operator_reconcile_duration_seconds_sum{resource=ecstask}"),
+            "create_pod_ms": mean_ms("ecs_operator_kube_request_duration_seconds_sum{verb=create,resource=pods}"),
+            "update_status_ms": mean_ms(
+                "ecs_operator_kube_request_duration_seconds_sum{verb=update,resource=ecstasks/status}"),
+        }
 
     def errors(self) -> list[str]:
         """The operator's ERROR and CRITICAL log lines, and tracebacks."""

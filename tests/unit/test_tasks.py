@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from ecs_operator.controller import caches, tasks
+from ecs_operator.controller import caches, kit, tasks
 from ecs_operator.controller.revisions import ResolvedRevision
 from ecs_operator.ecs.models import ClusterSpec, TaskSpec
 from ecs_operator.ecs.normalize import parse_task_definition
@@ -142,3 +142,28 @@ def test_progress_short_of_running_waits_but_running_failures_and_stops_do_not()
     assert not tasks._only_on_the_way({}, derive({}, spec(), {"t-0": pod}))
     assert not tasks._only_on_the_way({}, derive({}, spec(), {"t-0": unschedulable}))
     assert not tasks._only_on_the_way({}, derive({}, spec(desiredStatus="STOPPED"), {}))
+
+
+def test_a_run_whose_other_tasks_are_on_their_way_is_held_but_not_for_stuck_or_stopped_ones() -> None:
+    refs = [TaskRef("t", "ns", UID, i) for i in range(2)]
+    running = caches.trim_pod(running_pod(refs[0]))
+    pending = copy.deepcopy(caches.trim_pod(running_pod(refs[1])))
+    pending["status"] = {"phase": "Pending"}
+    unschedulable = copy.deepcopy(pending)
+    unschedulable["spec"]["nodeName"] = None
+    unschedulable["status"]["conditions"] = [{"type": "PodScheduled", "status": "False",
+                                              "message": "0/1 nodes are available: 1 Insufficient cpu."}]
+    two = spec(count=2)
+    assert tasks._some_on_the_way(derive({}, two, {"t-0": running, "t-1": pending}, count=2))
+    assert not tasks._some_on_the_way(derive({}, two, {"t-0": running, "t-1": running}, count=2))
+    assert not tasks._some_on_the_way(derive({}, two, {"t-0": running, "t-1": unschedulable}, count=2))
+    assert not tasks._some_on_the_way(derive({}, spec(count=2, desiredStatus="STOPPED"), {}, count=2))
+
+
+def test_a_status_writer_knows_its_own_writes_echo_once_and_nothing_newer() -> None:
+    writer = kit.StatusWriter("ecstasks", "ecs.compat.dev/v1", "ECSTask", lambda answer: "{}", lambda *_: None)
+    key = ("ns", "t")
+    writer._written[key] = (41, "{}")  # as after a write answered with resourceVersion 41
+    assert not writer.echoes(key, {"metadata": {"resourceVersion": "42"}})  # somebody else's change
+    assert writer.echoes(key, {"metadata": {"resourceVersion": "41"}})
+    assert not writer.echoes(key, {"metadata": {"resourceVersion": "41"}})  # once: the watch has caught up

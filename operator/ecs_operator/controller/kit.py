@@ -86,6 +86,16 @@ class StatusWriter:
         with self._lock:
             self._written.pop(key, None)
 
+    def echoes(self, key: Key, watched: dict[str, Any]) -> bool:
+        """The watch shows this writer's last write and nothing newer: the reconcile that wrote it
+        has dealt with it, so it needs no other (a reconciler skips its own writes' echoes)."""
+        with self._lock:
+            written = self._written.get(key)
+            if written is None or resource_version(watched) != written[0]:
+                return False
+            del self._written[key]  # the watch has caught up
+            return True
+
     def write(self, key: Key, obj: dict[str, Any], status: dict[str, Any]) -> dict[str, Any] | None:
         """Replace the status (with the resourceVersion read); the answer, or None when unchanged or stale.
 

@@ -22,8 +22,10 @@ class Settings:
     # A task still on its way to RUNNING is reported (PENDING) only once it is this old: most tasks
     # run within it, and then one status write (RUNNING) is all they cost.
     pending_report_after: float = field(default_factory=lambda: _float("ECS_PENDING_REPORT_AFTER", 5))
-    # Several tasks of one ECSTask usually change within moments of each other: one write for all.
-    coalesce_window: float = field(default_factory=lambda: _float("ECS_STATUS_COALESCE", 0.3))
+    # The tasks of one ECSTask start within moments of each other: once one of them is RUNNING, the
+    # status waits for the others still on their way until this long after the last of their Pods
+    # was made (at most ECS_PENDING_REPORT_AFTER), and one write reports them.
+    coalesce_window: float = field(default_factory=lambda: _float("ECS_STATUS_COALESCE", 1.0))
     # A watch stream silent for longer than this is stalled and re-opened: the apiserver sends a
     # bookmark every 60 s, so 70 s is never a quiet but healthy stream.
     watch_inactivity_timeout: float = field(default_factory=lambda: _float("ECS_WATCH_INACTIVITY_TIMEOUT", 70))

@@ -64,7 +64,9 @@ class TaskReconciler:
         self.deleted: Recent[tuple[str, str]] = Recent()  # … and deleted
         self.backoff: Backoff[Key] = Backoff()
         self._lock = threading.Lock()
-        self._dirty_since: dict[Key, float] = {}  # tasks whose new status is held back (coalescing)
+        self._dirty_since: dict[Key, float] = {}  # tasks whose new status is not written yet: since when
+        self._held_until: dict[Key, float] = {}  # … of several tasks, gathering their changes: until when
+        self._made_at: dict[Key, float] = {}  # when the task's Pods were last made (monotonic)
         # What it watches, and which tasks a change concerns.
         caches.tasks.subscribe(self._task_changed)
         caches.pods.subscribe(self._pod_changed)
@@ -76,7 +78,7 @@ class TaskReconciler:
     def _task_changed(self, key: Key, old: TaskEntry | None, new: TaskEntry | None) -> None:
         if new is None:
             self.forget(key)
-        else:
+        elif old is None or not self.statuses.echoes(key, decoding.unpack(new.packed)):
             self.loop.queue.add(key)
 
     def _pod_changed(self, key: Key, old: PodEntry | None, new: PodEntry | None) -> None:
@@ -91,7 +93,12 @@ class TaskReconciler:
             # (made, bound, pulling) wait in line, where several of them make one reconcile.
             reached = new.usage.last_status if new is not None else "STOPPED"
             urgent = reached in ("RUNNING", "STOPPED") and (old is None or old.usage.last_status != reached)
-            self.loop.queue.add((key[0], current.task), urgent=urgent)
+            task_key = (key[0], current.task)
+            with self._lock:
+                held_until = self._held_until.get(task_key)
+            # A status held back to gather its other tasks' changes (coalescing) is looked at again
+            # when its window ends, urgent or not: one write for the tasks of one run.
+            self.loop.queue.add(task_key, 0.0 if held_until is None else held_until - time.monotonic(), urgent=urgent)
 
     def _wakes_waiting(self, key: Key, old: Any, new: Any) -> None:
         """A cluster or a revision that has just appeared can resolve tasks waiting for it, sooner
@@ -107,6 +114,8 @@ class TaskReconciler:
         self.backoff.reset(key)
         with self._lock:
             self._dirty_since.pop(key, None)
+            self._held_until.pop(key, None)
+            self._made_at.pop(key, None)
 
     # ---------------------------------------------------------------- reads
 
@@ -207,6 +216,9 @@ class TaskReconciler:
                 self.created.discard((namespace, t.pod_name))
                 raise
         self.backoff.reset(key)
+        if missing and spec.count > 1:
+            with self._lock:
+                self._made_at[key] = time.monotonic()
         return self._sync_status(key, obj, spec, resolved, refs, pods)
 
     def _fail_to_start(self, key: Key, obj: dict[str, Any], spec: TaskSpec, resolved: revisions.ResolvedRevision,
@@ -282,19 +294,29 @@ class TaskReconciler:
         if new == old:
             with self._lock:
                 self._dirty_since.pop(key, None)
+                self._held_until.pop(key, None)
         else:
             moment = time.monotonic()
-            with self._lock:
-                dirty = self._dirty_since.setdefault(key, moment)
             # how long it has been on its way: since its newest Pod was made (a task of a burst
             # waits for its Pod in the operator's queue first; that wait is not the Pod's start)
             age = min([_age(obj), *(_age(pod) for pod in pods.values())])
             if _only_on_the_way(old, new) and age < SETTINGS.pending_report_after:
                 return SETTINGS.pending_report_after - age
-            if spec.count > 1 and moment - dirty < SETTINGS.coalesce_window:
-                return SETTINGS.coalesce_window - (moment - dirty)
             with self._lock:
+                dirty = self._dirty_since.setdefault(key, moment)
+                # The tasks of one run start within moments of each other: while some are still on
+                # their way, the status waits for them, until the window has passed since the last
+                # of their Pods was made (never longer than a PENDING report would), and one write
+                # reports them all.
+                if spec.count > 1 and _some_on_the_way(new):
+                    until = min(dirty + SETTINGS.pending_report_after,
+                                max(dirty, self._made_at.get(key, dirty)) + SETTINGS.coalesce_window)
+                    if moment < until:
+                        self._held_until[key] = until
+                        return until - moment
                 self._dirty_since.pop(key, None)
+                self._held_until.pop(key, None)
+                self._made_at.pop(key, None)
             answer = self.statuses.write(key, base or obj, new)
             if answer is None:
                 return None  # stale: requeued from the fresh object
@@ -483,6 +505,11 @@ def _only_on_the_way(old: dict[str, Any], new: dict[str, Any]) -> bool:
     """Nothing a user waits for: every task still PROVISIONING or PENDING, placed or placeable."""
     return (not new.get("failures") and not old.get("failures")
             and all(r.get("lastStatus") in ("PROVISIONING", "PENDING") for r in new.get("tasks", [])))
+
+
+def _some_on_the_way(status: dict[str, Any]) -> bool:
+    return any(r.get("lastStatus") in ("PROVISIONING", "PENDING") and r.get("desiredStatus") == "RUNNING"
+               and not r.get("failures") for r in status.get("tasks", []))
 
 
 def _age(obj: dict[str, Any]) -> float:
