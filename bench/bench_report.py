@@ -144,6 +144,24 @@ def rows_cpu(results: dict[str, Any], names: tuple[str, ...] | None = None) -> t
     return header, rows
 
 
+def rows_time(results: dict[str, Any], names: tuple[str, ...] | None = None) -> tuple[list[str], list[list[str]]]:
+    """Where a task's create→RUNNING goes: waiting for its Pod, the Pod to Running, the status after;
+    and, from the operator's /metrics, its task reconciles and their mean waits."""
+    header = ["scenario", "Pod wait p50 s", "Pod wait p99 s", "Pod Running p99 s", "lag p99 s", "reconciles/task",
+              "queue wait ms", "reconcile ms", "create Pod ms", "status write ms"]
+    rows = []
+    for name, r in chosen(results, names):
+        if not r.get("pod_wait_s") or name in BASELINES:
+            continue
+        work = r.get("operator_work") or {}
+        rows.append([name, fmt(r["pod_wait_s"].get("p50")), fmt(r["pod_wait_s"].get("p99")),
+                     fmt((r.get("pod_latency_s") or {}).get("p99")), fmt((r.get("status_lag_s") or {}).get("p99")),
+                     fmt(work.get("reconciles_per_task")), fmt(work.get("queue_wait_ms"), 1),
+                     fmt(work.get("reconcile_ms"), 1), fmt(work.get("create_pod_ms"), 1),
+                     fmt(work.get("update_status_ms"), 1)])
+    return header, rows
+
+
 def rows_services(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """The services beside their baselines: time, ratio, and the operator's writes per service task by kind."""
     header = ["scenario", "tasks", "RUNNING", "seconds", "tasks/s", "÷base", "p50 s", "p99 s", "API writes/task",
@@ -197,6 +215,9 @@ def tables(results: dict[str, Any]) -> str:
         render(*rows_cpu(results)),
         "",
     ]
+    if rows_time(results)[1]:
+        parts += ["Where the time goes (create→Pod seen, Pod→Running, Running→RUNNING; the operator's reconciles)",
+                  render(*rows_time(results)), ""]
     if any(n in BASELINES for n in results["scenarios"]):
         parts += [
             "Services (÷base: tasks/s against rs for svc, against deploy for roll; for a rolling update seconds "
@@ -413,6 +434,13 @@ def write_docs(results: dict[str, Any], path: Path) -> Path:
             "CPU milliseconds per task, and the operator's resident memory:",
             "",
             render(*rows_cpu(results, main), markdown=True),
+            "",
+            "Where a task's time goes: its ECSTask created → its Pod first seen (Pod wait: the operator's "
+            "queue), → the Pod Running, → the ECSTask RUNNING (lag); and from the operator's `/metrics`: "
+            "task reconciles per task, and the mean wait in its work queue, reconcile, Pod create and "
+            "status write:",
+            "",
+            render(*rows_time(results, main), markdown=True),
             "",
             "Headline (the last lines `make bench` prints):",
             "",

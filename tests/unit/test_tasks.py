@@ -167,3 +167,8 @@ def test_a_status_writer_knows_its_own_writes_echo_once_and_nothing_newer() -> N
     assert not writer.echoes(key, {"metadata": {"resourceVersion": "42"}})  # somebody else's change
     assert writer.echoes(key, {"metadata": {"resourceVersion": "41"}})
     assert not writer.echoes(key, {"metadata": {"resourceVersion": "41"}})  # once: the watch has caught up
+    # a write still waiting for its answer when the watch already shows what it sent
+    writer._sending[key] = {"lastStatus": "RUNNING"}
+    assert not writer.echoes(key, {"metadata": {"resourceVersion": "43"}, "status": {"lastStatus": "PENDING"}})
+    assert writer.echoes(key, {"metadata": {"resourceVersion": "44"}, "status": {"lastStatus": "RUNNING"}})
+    assert writer._echoed[key] == 44  # so that its answer (version 44) is not kept as newer than the watch

@@ -72,6 +72,8 @@ class StatusWriter:
         self.keep, self.requeue = keep, requeue
         self._lock = threading.Lock()
         self._written: dict[Key, tuple[int, str]] = {}  # (resourceVersion, kept answer)
+        self._sending: dict[Key, dict[str, Any]] = {}  # statuses being written now
+        self._echoed: dict[Key, int] = {}  # … whose echo the watch delivered before their answer: its version
 
     def current(self, key: Key, watched: dict[str, Any] | None) -> dict[str, Any] | None:
         """The newer of the watched object and the last answer to a write of its status."""
@@ -90,6 +92,12 @@ class StatusWriter:
         """The watch shows this writer's last write and nothing newer: the reconcile that wrote it
         has dealt with it, so it needs no other (a reconciler skips its own writes' echoes)."""
         with self._lock:
+            sending = self._sending.get(key)
+            if sending is not None and watched.get("status") == sending:
+                # the watch is quicker than the answer (often, on a busy machine): a write is on
+                # its way, and the object carries what it sends
+                self._echoed[key] = resource_version(watched)
+                return True
             written = self._written.get(key)
             if written is None or resource_version(watched) != written[0]:
                 return False
@@ -110,6 +118,8 @@ class StatusWriter:
                 "metadata": {"name": meta["name"], "namespace": meta["namespace"],
                              "resourceVersion": meta["resourceVersion"]},
                 "status": status}
+        with self._lock:
+            self._sending[key] = status
         try:
             answer: dict[str, Any] = kube.send("PUT", kube.custom_path(self.plural, key[0], key[1], "status"), body)
         except ApiException as err:
@@ -121,8 +131,13 @@ class StatusWriter:
                 self.forget(key)
                 return None
             raise
-        with self._lock:
-            self._written[key] = (resource_version(answer), self.keep(answer))
+        finally:
+            with self._lock:
+                self._sending.pop(key, None)
+                echoed = self._echoed.pop(key, -1)
+        if echoed < resource_version(answer):  # else the watch has shown it already: nothing to remember
+            with self._lock:
+                self._written[key] = (resource_version(answer), self.keep(answer))
         return answer
 
 
