@@ -89,8 +89,9 @@ class StatusWriter:
             self._written.pop(key, None)
 
     def echoes(self, key: Key, watched: dict[str, Any]) -> bool:
-        """The watch shows this writer's last write and nothing newer: the reconcile that wrote it
-        has dealt with it, so it needs no other (a reconciler skips its own writes' echoes)."""
+        """The watch shows this writer's own write (the last answered one, or the status a write
+        now waiting for its answer sends) and nothing newer: the reconcile that wrote it deals with
+        it, so it needs no other (a reconciler skips its own writes' echoes)."""
         with self._lock:
             sending = self._sending.get(key)
             if sending is not None and watched.get("status") == sending:

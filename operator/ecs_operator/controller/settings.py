@@ -50,7 +50,8 @@ class Settings:
     # The API client is synchronous: workers are threads waiting on the apiserver, not on the CPU.
     # Enough of them that a burst's Pods are made about as fast as its ECSTasks arrive (the
     # apiserver is shared with whoever creates them): at N = 1,000 on 2 cores, cpu + 4 (6)
-    # workers left op1's create→RUNNING p99 at 17 s, 16 brought it to 2.5 s (docs/benchmarks.md).
+    # workers left op1's create→RUNNING p99 at 17 s, 16 brought it to 1.4–3.4 s (README, Performance);
+    # 32 were worse (p99 10 s in one run: the scheduler and kwok fell behind a faster rush of Pods).
     task_workers: int = field(default_factory=lambda: int(os.environ.get(
         "ECS_TASK_WORKERS", str(min(64, 4 * (os.cpu_count() or 2) + 8)))))
 
