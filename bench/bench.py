@@ -825,8 +825,8 @@ class Operator:
         return self.proc.pid
 
     def metrics(self) -> dict[str, float]:
-        """Its Prometheus counters and histogram sums, summed over labels other than those kept:
-        name{resource=…}/name{verb=…,resource=…} → value (empty if the scrape fails)."""
+        """Its counters and histogram sums and counts, summed over every label but name, verb and
+        resource: e.g. `ecs_operator_reconcile_total{resource=ecstask}` → value (empty if the scrape fails)."""
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as answer:
                 text = answer.read().decode()
