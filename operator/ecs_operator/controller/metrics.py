@@ -271,23 +271,23 @@ class _RuntimeCollector(Collector):
     """Work-queue depth and cached objects, read when scraped."""
 
     def collect(self) -> Iterator[Metric]:
-        depth = GaugeMetricFamily("ecs_operator_workqueue_depth", "Keys waiting in a work queue (due or delayed)",
-                                  labels=["name"])
-        for name, count in _tally((q.name, len(q)) for q in list(_queues)).items():
-            depth.add_metric([name], count)
-        yield depth
-        objects = GaugeMetricFamily("ecs_operator_cache_objects", "Objects held by a watched cache, by kind",
-                                    labels=["kind"])
-        for kind, count in _tally((c.kind, len(c)) for c in list(_caches)).items():
-            objects.add_metric([kind], count)
-        yield objects
+        depth: Tally[tuple[str]] = Tally()
+        for queue in list(_queues):
+            depth[(queue.name,)] += len(queue)
+        yield _gauge("ecs_operator_workqueue_depth", "Keys waiting in a work queue (due or delayed)", ["name"], depth)
+        objects: Tally[tuple[str]] = Tally()
+        for cache in list(_caches):
+            objects[(cache.kind,)] += len(cache)
+        yield _gauge("ecs_operator_cache_objects", "Objects held by a watched cache, by kind", ["kind"], objects)
 
 
-def _tally(pairs: Iterable[tuple[str, int]]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for name, count in pairs:
-        out[name] = out.get(name, 0) + count
-    return out
+def _gauge(name: str, documentation: str, labels: list[str], counts: Tally[Any]) -> GaugeMetricFamily:
+    """A gauge with one sample per key of `counts` (a tuple of label values, in `labels`' order),
+    sorted: what every collector here reports."""
+    family = GaugeMetricFamily(name, documentation, labels=labels)
+    for values, count in sorted(counts.items()):
+        family.add_metric(list(values), count)
+    return family
 
 
 REGISTRY.register(_RuntimeCollector())
@@ -355,11 +355,8 @@ class DomainCollector(Collector):
             elif not status.get("failures"):
                 count = spec.get("count")
                 tally[(namespace, cluster, "PROVISIONING")] += count if isinstance(count, int) else 1
-        family = GaugeMetricFamily("ecs_operator_tasks", "ECS tasks by cluster and lastStatus",
-                                   labels=["namespace", "cluster", "last_status"])
-        for labels, count in sorted(tally.items()):
-            family.add_metric(list(labels), count)
-        yield family
+        yield _gauge("ecs_operator_tasks", "ECS tasks by cluster and lastStatus",
+                     ["namespace", "cluster", "last_status"], tally)
 
     @staticmethod
     def _services(caches: Caches) -> Iterator[Metric]:
@@ -376,37 +373,29 @@ class DomainCollector(Collector):
                                  ("pendingCount", "pending")):
                 value = status.get(field)
                 tasks[(namespace, cluster, state)] += value if isinstance(value, int) else 0
-        family = GaugeMetricFamily("ecs_operator_services",
-                                   "ECS services by cluster, status and the rollout state of their primary deployment",
-                                   labels=["namespace", "cluster", "status", "rollout_state"])
-        for labels, count in sorted(services.items()):
-            family.add_metric(list(labels), count)
-        yield family
-        counts = GaugeMetricFamily("ecs_operator_service_tasks",
-                                   "Tasks of a cluster's services: desired, running and pending (their sums)",
-                                   labels=["namespace", "cluster", "state"])
-        for keys, count in sorted(tasks.items()):
-            counts.add_metric(list(keys), count)
-        yield counts
+        yield _gauge("ecs_operator_services",
+                     "ECS services by cluster, status and the rollout state of their primary deployment",
+                     ["namespace", "cluster", "status", "rollout_state"], services)
+        yield _gauge("ecs_operator_service_tasks",
+                     "Tasks of a cluster's services: desired, running and pending (their sums)",
+                     ["namespace", "cluster", "state"], tasks)
 
     @staticmethod
     def _instances(caches: Caches) -> Iterator[Metric]:
         """Container instances (the nodes a cluster selects) by ECS status, ACTIVE or DRAINING."""
         nodes = caches.node_list()
-        family = GaugeMetricFamily("ecs_operator_container_instances",
-                                   "Container instances by cluster and status (ACTIVE, DRAINING)",
-                                   labels=["namespace", "cluster", "status"])
-        for (namespace, name), spec in sorted(caches.clusters.items()):
+        tally: Tally[tuple[str, str, str]] = Tally()
+        for (namespace, name), spec in caches.clusters.items():
             selector = spec.get("nodeSelector") or default_node_selector(name)
             draining = set(spec.get("drainingInstances") or [])
-            tally: Tally[str] = Tally({"ACTIVE": 0, "DRAINING": 0})
+            tally[(namespace, name, "ACTIVE")] += 0  # both statuses reported, 0 included
+            tally[(namespace, name, "DRAINING")] += 0
             for node in nodes:
                 if node_matches(node, selector):
                     cordoned = node["metadata"]["name"] in draining or (node.get("spec") or {}).get("unschedulable")
-                    tally["DRAINING" if cordoned else "ACTIVE"] += 1
-            for status, count in sorted(tally.items()):
-                family.add_metric([namespace, name, status], count)
-        yield family
+                    tally[(namespace, name, "DRAINING" if cordoned else "ACTIVE")] += 1
+        yield _gauge("ecs_operator_container_instances", "Container instances by cluster and status (ACTIVE, DRAINING)",
+                     ["namespace", "cluster", "status"], tally)
 
 
 DOMAIN = DomainCollector()
