@@ -99,21 +99,26 @@ def _failed(response: Any) -> ApiException:
     return ApiException(status=response.status, reason=response.reason, body=response.data.decode(errors="replace"))
 
 
+def _observed(method: str, path: str, query: dict[str, Any] | None, **kwargs: Any) -> Any:
+    """One request over the client's connection pool, counted and timed (ecs_operator_kube_*)."""
+    verb, resource = metrics.request_kind(method, path, watch=(query or {}).get("watch") == "true")
+    started = time.perf_counter()
+    try:
+        response = api().rest_client.pool_manager.request(method, _url(path, query), **kwargs)
+    except Exception:
+        metrics.observe_request(verb, resource, metrics.NO_ANSWER, time.perf_counter() - started)
+        raise
+    metrics.observe_request(verb, resource, response.status, time.perf_counter() - started)
+    return response
+
+
 def send(method: str, path: str, body: Any = None, query: dict[str, Any] | None = None,
          decode: bool = True, content_type: str = "application/json") -> Any:
     """One API request with a JSON body (a PATCH: content_type application/merge-patch+json); the
     decoded answer (None unless `decode`). ApiException as the client raises it."""
     data = None if body is None else json.dumps(body, separators=(",", ":"))
-    verb, resource = metrics.request_kind(method, path)
-    started = time.perf_counter()
-    try:
-        response = api().rest_client.pool_manager.request(
-            method, _url(path, query), body=data, headers=_headers(content_type), preload_content=True,
-            timeout=urllib3.Timeout(connect=REQUEST_TIMEOUT[0], read=REQUEST_TIMEOUT[1]))
-    except Exception:
-        metrics.observe_request(verb, resource, metrics.NO_ANSWER, time.perf_counter() - started)
-        raise
-    metrics.observe_request(verb, resource, response.status, time.perf_counter() - started)
+    response = _observed(method, path, query, body=data, headers=_headers(content_type), preload_content=True,
+                         timeout=urllib3.Timeout(connect=REQUEST_TIMEOUT[0], read=REQUEST_TIMEOUT[1]))
     if not 200 <= response.status < 300:
         raise _failed(response)
     return json.loads(response.data) if decode and response.data else None
@@ -122,16 +127,8 @@ def send(method: str, path: str, body: Any = None, query: dict[str, Any] | None 
 def stream(path: str, query: dict[str, Any], read_timeout: float) -> Any:
     """A GET whose answer is read as it arrives (a watch): the open urllib3 response. A read that
     waits longer than `read_timeout` for the next bytes raises urllib3's ReadTimeoutError."""
-    verb, resource = metrics.request_kind("GET", path, watch=query.get("watch") == "true")
-    started = time.perf_counter()
-    try:
-        response = api().rest_client.pool_manager.request(
-            "GET", _url(path, query), headers=_headers(), preload_content=False,
-            timeout=urllib3.Timeout(connect=REQUEST_TIMEOUT[0], read=read_timeout))
-    except Exception:
-        metrics.observe_request(verb, resource, metrics.NO_ANSWER, time.perf_counter() - started)
-        raise
-    metrics.observe_request(verb, resource, response.status, time.perf_counter() - started)
+    response = _observed("GET", path, query, headers=_headers(), preload_content=False,
+                         timeout=urllib3.Timeout(connect=REQUEST_TIMEOUT[0], read=read_timeout))
     if response.status != 200:
         response.read()
         response.release_conn()
