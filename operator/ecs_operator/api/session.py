@@ -82,18 +82,22 @@ class Session:
         every ECSTask of the namespace; a cached session finds them by an index."""
         return self.list("ecstasks")
 
-    def create(self, plural: str, body: dict[str, Any]) -> dict[str, Any]:
-        created: dict[str, Any] = self._call(self.custom.create_namespaced_custom_object, plural, body)
+    def _post(self, plural: str, body: dict[str, Any]) -> dict[str, Any]:
+        """The create request itself (ApiException as raised): what a cached session sends otherwise."""
+        created: dict[str, Any] = self.custom.create_namespaced_custom_object(
+            API_GROUP, API_VERSION, self.namespace, plural, body)
         return created
+
+    def create(self, plural: str, body: dict[str, Any]) -> dict[str, Any]:
+        with ecs_errors():
+            return self._post(plural, body)
 
     def create_new(self, plural: str, body: dict[str, Any]) -> dict[str, Any] | None:
         """Create the object, or None when one of that name exists already (a deterministic
         name makes creation idempotent: of two concurrent callers, one creates it)."""
         with ecs_errors():
             try:
-                created: dict[str, Any] = self.custom.create_namespaced_custom_object(
-                    API_GROUP, API_VERSION, self.namespace, plural, body)
-                return created
+                return self._post(plural, body)
             except ApiException as err:
                 if err.status == 409 and "AlreadyExists" in (err.body or ""):
                     return None

@@ -18,9 +18,8 @@ from functools import partial
 from typing import Any, TypeVar
 
 from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 
-from ...api.session import Session, ecs_errors
+from ...api.session import Session
 from ...controller import decoding, kube
 from ...controller.watchcache import Key, WatchCache
 
@@ -168,24 +167,13 @@ class CachedSession(Session):
                     items.append(obj)
         return sorted(items, key=lambda o: o["metadata"]["name"])  # the API server's order
 
-    # Creates through kube.send (one json.dumps over the client's pool): the generated client's
-    # argument validation and sanitizing cost the endpoint a millisecond per RunTask.
-    def create(self, plural: str, body: dict[str, Any]) -> dict[str, Any]:
-        with ecs_errors():
-            created: dict[str, Any] = kube.send("POST", kube.custom_path(plural, self.namespace), body)
+    def _post(self, plural: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Through kube.send (one json.dumps over the client's pool): the generated client's argument
+        validation and sanitizing cost the endpoint a millisecond per RunTask. What it created is
+        remembered: the watch brings it."""
+        created: dict[str, Any] = kube.send("POST", kube.custom_path(plural, self.namespace), body)
         self._created.add((plural, created["metadata"]["name"]))
         return created
-
-    def create_new(self, plural: str, body: dict[str, Any]) -> dict[str, Any] | None:
-        with ecs_errors():
-            try:
-                created: dict[str, Any] = kube.send("POST", kube.custom_path(plural, self.namespace), body)
-                self._created.add((plural, created["metadata"]["name"]))
-                return created
-            except ApiException as err:
-                if err.status == 409 and "AlreadyExists" in (err.body or ""):
-                    return None
-                raise
 
     def update(self, plural: str, name: str, change: Callable[[dict[str, Any]], dict[str, Any] | None],
                attempts: int = 5) -> dict[str, Any] | None:
