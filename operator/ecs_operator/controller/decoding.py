@@ -126,10 +126,6 @@ def decoder(schema: str | None) -> Callable[[bytes], dict[str, Any]]:
     return decode
 
 
-def decode_event(line: bytes, kind: str) -> dict[str, Any]:
-    return decoder("pods" if kind == "pods" else "custom")(line)
-
-
 def pack(trimmed: Any) -> str:
     """Compact JSON text (str: the caches search it as text)."""
     return _encoder.encode(trimmed).decode()
