@@ -82,8 +82,8 @@ chaos: $(STAMP) controlplane ## kill -9 the operator during a burst (300 tasks, 
 chaos-long: $(STAMP) controlplane ## The same with 2,000 tasks and 50 kills
 	$(BIN)/python bench/chaos.py --tasks 2000 --kills 50
 .PHONY: chaos-failover
-chaos-failover: $(STAMP) controlplane ## Two replicas (leader election): kill -9 the leader during a burst (KILLS=10, RATE=3 tasks/s); prints failover_s= overlaps=
-	$(BIN)/python bench/failover.py --kills $(or $(KILLS),10) --rate $(or $(RATE),3)
+chaos-failover: $(STAMP) controlplane ## Two replicas (leader election): kill -9 the leader during a burst (KILLS=10, RATE=3 tasks/s; STOP=term: SIGTERM, a handover); prints failover_s= overlaps=
+	$(BIN)/python bench/failover.py --kills $(or $(KILLS),10) --rate $(or $(RATE),3) --stop $(or $(STOP),kill)
 
 ##@ Performance
 

@@ -1,7 +1,7 @@
 """Failover: two operator replicas with leader election; kill -9 the leader during a burst.
 
     make chaos-failover                          # 10 kills (KILLS=N, RATE=tasks/s)
-    .venv/bin/python bench/failover.py --kills K [--rate R] [--seed S]
+    .venv/bin/python bench/failover.py --kills K [--rate R] [--seed S] [--stop kill|term]
 
 On a local control plane (its audit log is the evidence), two replicas of `ecs-operator run
 --leader-elect` run as the chart runs them, each with its own ServiceAccount token (replica-a and
@@ -9,7 +9,10 @@ replica-b in ecs-system, so the apiserver's audit log tells their requests apart
 created at RATE per second throughout, and the task definition gets a new revision every few
 seconds (kopf's handler). K times: once the Lease's holder has acted for a moment, it is killed
 with SIGKILL and started again at once (as the Deployment would restart the container: a new
-candidate). Afterwards:
+candidate). With `--stop term` it is stopped as Kubernetes stops a Pod (a rolling update, a
+drained node): SIGTERM, and started again once it has exited; it releases the Lease once nothing
+of it acts any more, and the standby takes over without waiting for the Lease to expire.
+Afterwards:
 - duplicates / lost: exactly one Pod per task, and every task RUNNING;
 - revision numbers unique and gap-free (kopf's registration handler under kills);
 - failover_s: for each kill, the time to the new leader's first ECSTask status write (the other
@@ -17,9 +20,9 @@ candidate). Afterwards:
   audit log's requestReceivedTimestamp (the same clock as the kill's); acquire_s: to its Lease write;
 - overlaps: in the audit log, every write (create, update, patch, delete) by either replica other
   than the Lease's, in order: where the writer changes from X to Y, X must have been killed in
-  between. 0 means no two replicas ever acted at once, kopf's handlers (their ConfigMaps, the
-  task definitions' and clusters' status, their patches) included; their writes per replica are
-  printed as kopf_writes.
+  between (stopped with SIGTERM: X's release of the Lease must come between). 0 means no two
+  replicas ever acted at once, kopf's handlers (their ConfigMaps, the task definitions' and
+  clusters' status, their patches) included; their writes per replica are printed as kopf_writes.
 The last line reads `kills=K duplicates=D lost=L overlaps=O failover_s=[…] median=M max=X`.
 """
 
@@ -72,12 +75,14 @@ class Result:
     acquire_s: list[float] = field(default_factory=list)
     kopf_writes: dict[str, int] = field(default_factory=dict)
     restarted_won: int = 0  # kills after which the killed replica's restarted process won the Lease
+    released: int = 0  # SIGTERM stops after which the stopped leader's release of the Lease is in the audit log
+    stop: str = "kill"  # how the leader was stopped: kill (SIGKILL) or term (SIGTERM: it must release)
     log_dir: Path = Path()
 
     @property
     def ok(self) -> bool:
         return (self.duplicates == 0 and self.lost == 0 and self.gap_free and not self.overlaps
-                and len(self.failover_s) == self.kills)
+                and len(self.failover_s) == self.kills and (self.stop == "kill" or self.released == self.kills))
 
     def summary(self) -> str:
         figures = [round(s, 1) for s in self.failover_s]
@@ -105,7 +110,7 @@ def token_kubeconfig(admin_kubeconfig: Path, core: client.CoreV1Api, service_acc
 
 
 def run_failover(kubeconfig: Path, audit_log: Path, kills: int, rate: float, seed: int, workdir: Path,
-                 make_nodes: bool = True, say: Any = print) -> Result:
+                 make_nodes: bool = True, say: Any = print, stop: signal.Signals = signal.SIGKILL) -> Result:
     rng = random.Random(seed)
     api = config.new_client_from_config(str(kubeconfig))
     core, custom = client.CoreV1Api(api), client.CustomObjectsApi(api)
@@ -155,7 +160,7 @@ def run_failover(kubeconfig: Path, audit_log: Path, kills: int, rate: float, see
     time.sleep(1.0)
     procs[REPLICAS[1]] = start(REPLICAS[1])
     create("ecsclusters", "ECSCluster", cluster, {})
-    definition = {"family": "failover", "containerDefinitions": [
+    definition: dict[str, Any] = {"family": "failover", "containerDefinitions": [
         {"name": "app", "image": "app:0", "cpu": 16, "memory": 16, "portMappings": [{"containerPort": 80}]}]}
     create("ecstaskdefinitions", "ECSTaskDefinition", "failover", definition)
     done = threading.Event()
@@ -180,8 +185,8 @@ def run_failover(kubeconfig: Path, audit_log: Path, kills: int, rate: float, see
                 custom.patch_namespaced_custom_object(API_GROUP, API_VERSION, namespace, "ecstaskdefinitions",
                                                       "failover", {"spec": definition})
 
-    result = Result(log_dir=workdir)
-    kill_log: list[tuple[float, str]] = []  # (wall time, replica killed)
+    result = Result(log_dir=workdir, stop="kill" if stop == signal.SIGKILL else "term")
+    kill_log: list[Stop] = []
     threads = [threading.Thread(target=creator, daemon=True), threading.Thread(target=new_revisions, daemon=True)]
     try:
         deadline = time.monotonic() + 90
@@ -195,9 +200,10 @@ def run_failover(kubeconfig: Path, audit_log: Path, kills: int, rate: float, see
             if leader is None:
                 raise RuntimeError(f"no replica holds the Lease (holder {current!r}); logs in {workdir}")
             time.sleep(rng.uniform(2.0, 5.0))  # it acts for a moment …
-            procs[leader].send_signal(signal.SIGKILL)  # … and dies
-            kill_log.append((time.time(), leader))
-            procs[leader].wait()
+            signalled = time.time()
+            procs[leader].send_signal(stop)  # … and dies, or is stopped
+            procs[leader].wait(timeout=60)
+            kill_log.append(Stop(signalled, time.time(), leader, stop))
             procs[leader] = start(leader)  # the Deployment restarts the container: a new candidate
             result.kills += 1
             deadline = time.monotonic() + 60
@@ -205,7 +211,8 @@ def run_failover(kubeconfig: Path, audit_log: Path, kills: int, rate: float, see
                 time.sleep(0.2)
             now = holder()
             result.restarted_won += bool(now and now.startswith(f"{leader}_"))
-            say(f"kill {result.kills}: {leader} killed; the Lease is now {now}")
+            say(f"kill {result.kills}: {leader} {'killed' if stop == signal.SIGKILL else 'stopped'}; "
+                f"the Lease is now {now}")
         time.sleep(3.0)  # the last leader acts a while before the burst ends
         done.set()
         for t in threads:
@@ -249,7 +256,26 @@ def run_failover(kubeconfig: Path, audit_log: Path, kills: int, rate: float, see
     return result
 
 
-def analyse(audit_log: Path, users: dict[str, str], namespace: str, kill_log: list[tuple[float, str]],
+@dataclass
+class Stop:
+    signalled: float  # wall time
+    exited: float
+    victim: str
+    how: signal.Signals
+    handover: float = 0.0  # from the audit log: when the victim's last request may have been received
+
+    def analysed(self, lease_writes: list[tuple[float, str]]) -> bool:
+        """SIGKILL: the kill, and a second of requests sent before it. SIGTERM: the victim's release
+        of the Lease (its last Lease write before it exited); False when there is none."""
+        if self.how == signal.SIGKILL:
+            self.handover = self.signalled + 1.0
+            return False
+        release = [t for t, replica in lease_writes if replica == self.victim and self.signalled <= t <= self.exited]
+        self.handover = max(release, default=self.exited + 1.0)
+        return bool(release)
+
+
+def analyse(audit_log: Path, users: dict[str, str], namespace: str, kill_log: list[Stop],
             result: Result) -> None:
     """The writes of each replica from the audit log: failover times and overlaps (see the docstring)."""
     replica_of = {user: replica for replica, user in users.items()}
@@ -271,23 +297,26 @@ def analyse(audit_log: Path, users: dict[str, str], namespace: str, kill_log: li
             writes.append((received, replica, resource))
     writes.sort()
     result.kopf_writes = dict(Counter(replica for _, replica, resource in writes if resource in KOPF_RESOURCES))
-    for killed_at, _victim in kill_log:
+    for stopped in kill_log:
+        result.released += stopped.analysed(lease_writes)
         # The next leader is whichever candidate wins: the other replica, or (as often, when both
         # saw the Lease's last renewal at the same moment) the killed one's restarted process. The
         # killed process made no request after the kill: anything received a second later is the
-        # next leader's (it cannot take over within 10 s anyway).
-        after = killed_at + 1.0
+        # next leader's (it cannot take over within 10 s anyway); a stopped one, none after its release.
+        after = stopped.handover
         status = next((t for t, _, res in writes if t > after and res == "ecstasks/status"), None)
         acquired = next((t for t, _ in lease_writes if t > after), None)
         if status is not None:
-            result.failover_s.append(status - killed_at)
+            result.failover_s.append(status - stopped.signalled)
         if acquired is not None:
-            result.acquire_s.append(acquired - killed_at)
+            result.acquire_s.append(acquired - stopped.signalled)
     for (t1, r1, res1), (t2, r2, res2) in itertools.pairwise(writes):
-        # where the writer changes, the earlier one must have been killed in between (1 s of slack
-        # before: a request sent just before the kill is received a moment later)
+        # where the writer changes, the earlier one must have stopped in between (killed: with 1 s of
+        # slack before, a request sent just before the kill is received a moment later; stopped:
+        # its release of the Lease between the two writes)
         # (one replica's processes follow each other: the killed one is waited for before the next starts)
-        if r1 != r2 and not any(victim == r1 and t1 - 1.0 <= at <= t2 for at, victim in kill_log):
+        if r1 != r2 and not any(s.victim == r1 and t1 <= s.handover <= t2 + (s.how == signal.SIGKILL)
+                                for s in kill_log):
             result.overlaps.append(f"{r1} wrote {res1} at {t1:.3f}, {r2} wrote {res2} at {t2:.3f}, no kill between")
 
 
@@ -296,15 +325,19 @@ def main() -> int:
     parser.add_argument("--kills", type=int, default=10)
     parser.add_argument("--rate", type=float, default=3.0, help="ECSTasks created per second throughout")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--stop", choices=("kill", "term"), default="kill",
+                        help="kill -9 the leader (default), or stop it as Kubernetes stops a Pod (SIGTERM)")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="failover-"))
     build.build()
     with running(Path(tempfile.mkdtemp(prefix="failover-plane-"))) as plane:
-        result = run_failover(plane.kubeconfig, plane.audit_log, args.kills, args.rate, args.seed, workdir)
+        result = run_failover(plane.kubeconfig, plane.audit_log, args.kills, args.rate, args.seed, workdir,
+                              stop=signal.SIGKILL if args.stop == "kill" else signal.SIGTERM)
     for overlap in result.overlaps[:10]:
         print(f"OVERLAP: {overlap}")
     print(f"tasks={result.tasks} gap_free={result.gap_free} kopf_writes={result.kopf_writes} "
-          f"restarted_won={result.restarted_won} acquire_s={[round(s, 1) for s in result.acquire_s]} logs={workdir}")
+          f"restarted_won={result.restarted_won} released={result.released} "
+          f"acquire_s={[round(s, 1) for s in result.acquire_s]} logs={workdir}")
     print(result.summary(), flush=True)
     return 0 if result.ok else 1
 

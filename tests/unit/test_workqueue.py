@@ -1,10 +1,13 @@
-"""The work queue behind the ECSTask reconciler: deduplication, delays, one worker per key."""
+"""The work queue behind the ECSTask reconciler: deduplication, delays, one worker per key; stopping."""
 
 from __future__ import annotations
 
+import queue as queue_module
 import threading
 import time
 
+from ecs_operator.controller import events
+from ecs_operator.controller.kit import Reconciler
 from ecs_operator.controller.workqueue import WorkQueue, start_workers
 
 
@@ -141,3 +144,39 @@ def test_urgency_added_while_a_worker_holds_the_key_is_kept():
     queue.add("a", urgent=True)  # while held: again after done, urgent
     queue.done("a")
     assert queue.get() == "a"
+
+
+def test_a_stopped_reconciler_says_whether_a_reconcile_is_still_under_way() -> None:
+    """A leader hands its Lease over only once no reconcile of it can still write (main._hand_over)."""
+    started, finish = threading.Event(), threading.Event()
+    done: list[str] = []
+
+    def reconcile(key: str) -> None:
+        started.set()
+        finish.wait(5)
+        done.append(key)
+
+    reconciler: Reconciler[str] = Reconciler("test", reconcile, workers=2)
+    reconciler.start(lambda: True)
+    reconciler.queue.add("a")
+    assert started.wait(5)
+    reconciler.queue.add("b", delay=0.5)
+    assert reconciler.stop(timeout=0.1) is False  # "a" is still being reconciled
+    finish.set()
+    assert reconciler.stop(timeout=5) is True
+    time.sleep(0.6)
+    assert done == ["a"]  # "b", due after the stop, is never taken
+
+
+def test_events_drain_waits_for_the_queued_events_to_be_posted(monkeypatch) -> None:
+    posted: list[str] = []
+    monkeypatch.setattr(events, "_post", lambda event: (time.sleep(0.05), posted.append(event["reason"])))
+    monkeypatch.setattr(events, "_queue", queue_module.Queue())
+    monkeypatch.setattr(events, "_thread", None)
+    obj = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "n"}}
+    events.post(obj, "Normal", "First", "m")
+    assert events.drain(0.1) is False  # queued, and no poster started
+    events.start()
+    events.post(obj, "Normal", "Second", "m")
+    assert events.drain(5) is True
+    assert posted == ["First", "Second"]

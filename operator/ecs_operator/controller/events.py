@@ -11,6 +11,7 @@ import logging
 import os
 import queue
 import threading
+import time
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
@@ -48,18 +49,25 @@ def post(obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
 def _post_loop() -> None:
     while True:
         event = _queue.get()
-        for attempt in range(2):
-            try:
-                kube.send("POST", kube.core_path("events", event["metadata"]["namespace"]), event, decode=False)
+        try:
+            _post(event)
+        finally:
+            _queue.task_done()
+
+
+def _post(event: dict[str, Any]) -> None:
+    for attempt in range(2):
+        try:
+            kube.send("POST", kube.core_path("events", event["metadata"]["namespace"]), event, decode=False)
+            break
+        except ApiException as err:
+            if err.status in (403, 404, 409, 422) or attempt:
+                # The namespace is going away, or the Event is malformed: retrying cannot help.
+                log.warning("Event %s not posted: %s", event["reason"], err.reason)
                 break
-            except ApiException as err:
-                if err.status in (403, 404, 409, 422) or attempt:
-                    # The namespace is going away, or the Event is malformed: retrying cannot help.
-                    log.warning("Event %s not posted: %s", event["reason"], err.reason)
-                    break
-            except Exception as err:  # the network: one retry, then the Event is dropped
-                if attempt:
-                    log.warning("Event %s not posted: %s", event["reason"], err)
+        except Exception as err:  # the network: one retry, then the Event is dropped
+            if attempt:
+                log.warning("Event %s not posted: %s", event["reason"], err)
 
 
 def start() -> None:
@@ -67,3 +75,15 @@ def start() -> None:
     if _thread is None:
         _thread = threading.Thread(target=_post_loop, name="events", daemon=True)
         _thread.start()
+
+
+def drain(timeout: float) -> bool:
+    """Waits up to `timeout` for the Events queued to be posted (or dropped); True when none is left."""
+    deadline = time.monotonic() + timeout
+    with _queue.all_tasks_done:
+        while _queue.unfinished_tasks:
+            left = deadline - time.monotonic()
+            if left <= 0 or _thread is None:
+                return False
+            _queue.all_tasks_done.wait(left)
+    return True

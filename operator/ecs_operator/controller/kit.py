@@ -36,6 +36,7 @@ class Reconciler(Generic[K]):
         self.name, self.reconcile, self.workers = name, reconcile, workers
         self.queue: WorkQueue[K] = WorkQueue(name)
         self._threads: list[threading.Thread] = []
+        self._starter: threading.Thread | None = None
 
     def start(self, wait_synced: Callable[[], bool]) -> None:
         """Workers start once `wait_synced()` returns: a key reconciled against a half-listed cache
@@ -45,10 +46,21 @@ class Reconciler(Generic[K]):
             wait_synced()
             self._threads.extend(start_workers(self.queue, self.reconcile, self.workers, self.name))
 
-        threading.Thread(target=start_when_synced, name=f"{self.name}-start", daemon=True).start()
+        self._starter = threading.Thread(target=start_when_synced, name=f"{self.name}-start", daemon=True)
+        self._starter.start()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 0.0) -> bool:
+        """No key is taken any more; waits up to `timeout` for the reconciles under way to end.
+        True when none is left (a worker started after this finds the queue stopped and ends)."""
         self.queue.stop()
+        deadline = time.monotonic() + timeout
+        if self._starter is not None:  # its workers may be starting: wait for the list of them
+            self._starter.join(max(0.0, deadline - time.monotonic()))
+            if self._starter.is_alive():
+                return False
+        for thread in list(self._threads):
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return not any(thread.is_alive() for thread in self._threads)
 
 
 def resource_version(obj: dict[str, Any] | None) -> int:

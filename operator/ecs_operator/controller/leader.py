@@ -18,7 +18,10 @@ every request has a timeout, a candidate judges expiry by when *it* saw the reco
 (its own monotonic clock: no clock-skew assumption) and the holder's leaseDurationSeconds, and a
 watchdog thread ends the process (`os._exit(1)`, the Deployment restarts it) once the last
 successful renewal is older than the renew deadline, whatever the renewing thread is doing.
-Defaults are controller-runtime's: 15 s lease, 10 s renew deadline, 2 s retry period.
+Defaults are controller-runtime's: 15 s lease, 10 s renew deadline, 2 s retry period. A leader
+stopped gracefully (SIGTERM: a rolling update, a drained node) releases the Lease once nothing of
+it acts any more (`release()`, main.py), as controller-runtime's LeaderElectionReleaseOnCancel:
+the standby takes over within a retry period instead of the lease duration.
 """
 
 from __future__ import annotations
@@ -140,6 +143,35 @@ class Elector:
         for thread in self._threads:
             thread.join(timeout=self._timeout[0] + self._timeout[1] + 1)
 
+    def release(self) -> bool:
+        """Stop renewing and give the Lease up, as client-go's ReleaseOnCancel: holder emptied,
+        leaseDurationSeconds 1. A standby takes it within a retry period (2 s) instead of waiting
+        for it to expire (15 s). Only for a process that no longer acts (main.py's handover). True
+        when released; False when this process did not hold it, or the write failed (it expires)."""
+        self.stop()
+        if not self.leading.is_set() or self._lost.is_set():
+            return False
+        try:
+            lease = self._call("GET", f"{self.path}/{self.config.name}")
+            spec = lease.get("spec") or {}
+            if spec.get("holderIdentity") != self.config.identity:
+                return False
+            now = _now()
+            self._call("PUT", f"{self.path}/{self.config.name}", {
+                "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                "metadata": {"name": self.config.name, "namespace": self.config.namespace,
+                             "resourceVersion": lease["metadata"]["resourceVersion"]},
+                "spec": {"holderIdentity": "", "leaseDurationSeconds": 1, "acquireTime": now, "renewTime": now,
+                         "leaseTransitions": int(spec.get("leaseTransitions") or 0)}})
+        except Exception as err:  # the apiserver away, or a 409: the Lease expires as after a crash
+            log.warning("leader election: Lease %s/%s not released: %s", self.config.namespace, self.config.name,
+                        getattr(err, "reason", None) or err)
+            return False
+        self.leading.clear()
+        log.warning("leader election: %s released Lease %s/%s", self.config.identity, self.config.namespace,
+                    self.config.name)
+        return True
+
     def wait(self, timeout: float | None = None) -> bool:
         return self.leading.wait(timeout)
 
@@ -245,7 +277,8 @@ class Elector:
 
     def _spec(self, spec: dict[str, Any], acquire: bool) -> dict[str, Any]:
         now = _now()
-        transitions = int(spec.get("leaseTransitions") or 0) + (1 if acquire and spec.get("holderIdentity") else 0)
+        # a new holder of an existing Lease (held, expired or released) is a transition, as in client-go
+        transitions = int(spec.get("leaseTransitions") or 0) + (1 if acquire and spec else 0)
         return {"holderIdentity": self.config.identity, "leaseDurationSeconds": round(self.config.lease_duration),
                 "acquireTime": now if acquire else spec.get("acquireTime", now), "renewTime": now,
                 "leaseTransitions": transitions}

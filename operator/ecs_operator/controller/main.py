@@ -111,4 +111,26 @@ def run(namespaces: tuple[str, ...], log_level: str, liveness: str | None) -> in
         liveness_endpoint=liveness,
         memo=memo,
     )
+    _hand_over(memo)
     return 0
+
+
+# How long a stopping leader waits for its reconciles under way to end before it releases the
+# Lease: several API requests' worth, well inside the Pod's 30 s termination grace period.
+HANDOVER_TIMEOUT = 10.0
+
+
+def _hand_over(memo: Any) -> None:
+    """kopf has stopped (SIGTERM or SIGINT), and with it every kopf handler: once the reconcilers'
+    workers and the Event poster have ended too, the Lease is released (leader.py) and the standby
+    takes over in about 2 s, not 15. If something still runs after HANDOVER_TIMEOUT, the Lease is
+    left to expire: a standby never acts while this process might still write."""
+    elector, runtime = getattr(memo, "elector", None), getattr(memo, "runtime", None)
+    if elector is None or runtime is None:
+        return
+    from . import metrics
+
+    if runtime.stop(timeout=HANDOVER_TIMEOUT) and elector.release():
+        metrics.set_leader(False)
+    else:
+        logging.getLogger(__name__).warning("leader election: the Lease was not released; it expires")

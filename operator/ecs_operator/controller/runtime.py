@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from . import events
 from .caches import Caches
@@ -40,7 +41,12 @@ class Runtime:
         for reconciler in self.reconcilers:  # their workers start once every cache is complete
             reconciler.loop.start(self.caches.wait_synced)
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 0.0) -> bool:
+        """The reconcilers take no key any more, and the watches end; waits up to `timeout` for the
+        reconciles under way and the Events queued. True when nothing of this runtime writes any more."""
+        deadline = time.monotonic() + timeout
         for reconciler in self.reconcilers:
-            reconciler.loop.stop()
+            reconciler.loop.queue.stop()  # all at once: the waits below overlap
+        idle = all([reconciler.loop.stop(max(0.0, deadline - time.monotonic())) for reconciler in self.reconcilers])
         self.caches.stop()
+        return idle and events.drain(max(0.0, deadline - time.monotonic()))
