@@ -354,8 +354,10 @@ def parse_time(stamp: str) -> float:
 
 
 def audited_requests(audit_log: Path, start: int, end: int, since: float, users: dict[str, str]
-                     ) -> dict[str, Counter[str]]:
-    """Requests per role ("operator", "client") by "verb resource[/subresource]" between two offsets.
+                     ) -> tuple[dict[str, Counter[str]], dict[str, dict[str, float]]]:
+    """Requests per role ("operator", "client") by "verb resource[/subresource]" between two offsets,
+    and the mean milliseconds the apiserver took for each (received → response complete; watches
+    left out).
 
     A request is counted once (a watch logs ResponseStarted and ResponseComplete), and only if it was
     received after `since`: a watch opened before the window and closing inside it is not the
@@ -363,6 +365,7 @@ def audited_requests(audit_log: Path, start: int, end: int, since: float, users:
     """
     roles = {username: role for role, username in users.items()}
     counts: dict[str, Counter[str]] = {role: Counter() for role in users}
+    took: dict[str, dict[str, list[float]]] = {role: defaultdict(list) for role in users}
     seen: set[str] = set()
     with audit_log.open("rb") as f:
         f.seek(start)
@@ -378,12 +381,18 @@ def audited_requests(audit_log: Path, start: int, end: int, since: float, users:
         if role is None or "objectRef" not in event or event["auditID"] in seen:
             continue
         seen.add(event["auditID"])
-        if parse_time(event["requestReceivedTimestamp"]) < since:
+        received = parse_time(event["requestReceivedTimestamp"])
+        if received < since:
             continue
         ref = event["objectRef"]
         resource = ref.get("resource", "?") + (f"/{ref['subresource']}" if ref.get("subresource") else "")
-        counts[role][f"{event['verb']} {resource}"] += 1
-    return counts
+        kind = f"{event['verb']} {resource}"
+        counts[role][kind] += 1
+        if event.get("stage") == "ResponseComplete" and event["verb"] != "watch":
+            took[role][kind].append(parse_time(event["stageTimestamp"]) - received)
+    means = {role: {kind: round(1000 * sum(t) / len(t), 1) for kind, t in kinds.items()}
+             for role, kinds in took.items()}
+    return counts, means
 
 
 class Meter:
@@ -426,8 +435,8 @@ class Meter:
                           "other_cpu_s": max(0.0, busy - ours),
                           "other_top": {name: round(sec, 2) for name, sec in top if sec >= 0.05}}
         if self.bench.audit_log is not None:
-            audited = audited_requests(self.bench.audit_log, before.audit_offset, after.audit_offset, before.wall,
-                                       self.bench.users)
+            audited, took = audited_requests(self.bench.audit_log, before.audit_offset, after.audit_offset,
+                                             before.wall, self.bench.users)
             for role, counts in audited.items():
                 out[role] = {
                     "requests_per_task": sum(counts.values()) / per_task,
@@ -437,6 +446,7 @@ class Meter:
                                            if k.split()[1] == "events" and k.split()[0] in WRITE_VERBS_AUDIT)
                     / per_task,
                     "requests_by_kind_per_task": {k: n / per_task for k, n in counts.most_common()},
+                    "apiserver_ms_by_kind": took[role],
                 }
         return out
 
@@ -515,7 +525,15 @@ class Progress:
         pod_latencies = [t - self.created[name] for (name, _), t in self.pod_running.items() if name in self.created]
         status_lags = [self.running[key] - t for key, t in self.pod_running.items() if key in self.running]
         pod_waits = [t - self.created[name] for (name, _), t in self.pod_made.items() if name in self.created]
+        # The burst's arrivals against its service: how fast the client's creates came, and how many
+        # tasks were not RUNNING yet when the last one returned (the backlog the tail waits behind).
+        last_created = max(self.created.values(), default=self.started)
+        created_in = last_created - self.started
         return {
+            "created_in_s": created_in,
+            "arrivals_per_s": len(self.created) * self.count / created_in if created_in > 0 else 0.0,
+            "backlog_at_last_create": len(self.created) * self.count - sum(
+                1 for t in self.running.values() if t <= last_created),
             "pod_wait_s": percentiles(pod_waits),
             "pod_latency_s": percentiles(pod_latencies),
             "status_lag_s": percentiles(status_lags),

@@ -162,6 +162,30 @@ def rows_time(results: dict[str, Any], names: tuple[str, ...] | None = None) -> 
     return header, rows
 
 
+def rows_burst(results: dict[str, Any], names: tuple[str, ...] | None = None) -> tuple[list[str], list[list[str]]]:
+    """A burst's arrivals against its service: the client's creates per second, the system's RUNNING
+    per second, and the tasks not yet RUNNING when the last create returned (the tail waits behind
+    them); its p99 beside A's, whose client floods the same Pods straight into Kubernetes."""
+    header = ["scenario", "client creates/s", "creates over s", "RUNNING tasks/s", "not RUNNING at last create",
+              "p99 s", "p99 ÷ A p99", "client's create ms", "Pod create ms"]
+    a_p99 = ((results["scenarios"].get("a") or {}).get("latency_s") or {}).get("p99")
+    rows = []
+    for name, r in chosen(results, names):
+        if "arrivals_per_s" not in r or name in BASELINES:
+            continue
+        p99 = (r.get("latency_s") or {}).get("p99")
+        # the apiserver's time (audit log: received → response complete) for the client's first
+        # create, and for the Pod creates, whoever makes them: the client (A, B) or the operator
+        client_took = (r.get("client") or {}).get("apiserver_ms_by_kind") or {}
+        pods_took = client_took if name in NO_OPERATOR else (r.get("operator") or {}).get("apiserver_ms_by_kind") or {}
+        first = "create pods" if name == "a" else "create ecstasks"
+        rows.append([name, fmt(r["arrivals_per_s"], 1), fmt(r["created_in_s"], 1),
+                     fmt(r["throughput_tasks_per_s"], 1), str(r["backlog_at_last_create"]), fmt(p99),
+                     fmt(p99 / a_p99 if p99 and a_p99 else None), fmt(client_took.get(first), 1),
+                     fmt(pods_took.get("create pods"), 1)])
+    return header, rows
+
+
 def rows_services(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """The services beside their baselines: time, ratio, and the operator's writes per service task by kind."""
     header = ["scenario", "tasks", "RUNNING", "seconds", "tasks/s", "÷base", "p50 s", "p99 s", "API writes/task",
@@ -218,6 +242,9 @@ def tables(results: dict[str, Any]) -> str:
     if rows_time(results)[1]:
         parts += ["Where the time goes (create→Pod seen, Pod→Running, Running→RUNNING; the operator's reconciles)",
                   render(*rows_time(results)), ""]
+    if rows_burst(results, BURSTS)[1]:
+        parts += ["The burst: the client's creates against the tasks RUNNING per second",
+                  render(*rows_burst(results, BURSTS)), ""]
     if any(n in BASELINES for n in results["scenarios"]):
         parts += [
             "Services (÷base: tasks/s against rs for svc, against deploy for roll; for a rolling update seconds "
@@ -441,6 +468,17 @@ def write_docs(results: dict[str, Any], path: Path) -> Path:
             "status write:",
             "",
             render(*rows_time(results, main), markdown=True),
+            "",
+            "The burst's arrivals against its service: how fast the client's creates came (all of them "
+            "at once, from 8 threads), how fast tasks became RUNNING, and how many were not RUNNING yet "
+            "when the last create returned; the tail of a burst waits behind those. A's client floods "
+            "the Pods straight into Kubernetes; B's makes two writes per task before its next, so its "
+            "creates come no faster than the tasks they start; the operator's scenarios' client, one "
+            "write per task, like A's. The last two columns: the apiserver's mean time (audit log, "
+            "received → response complete) for the client's create, and for the Pod creates (the "
+            "client's in A and B, the operator's otherwise):",
+            "",
+            render(*rows_burst(results, BURSTS), markdown=True),
             "",
             "Headline (the last lines `make bench` prints):",
             "",

@@ -45,9 +45,10 @@ def test_the_benchmark_runs_every_scenario_and_reports_what_it_measured(tmp_path
         assert 2.0 <= scenarios[name]["operator"]["writes_per_task"] < 3.0, name
     assert scenarios["op10"]["operator"]["writes_per_task"] < 1.5
     assert re.search(r"^ratio_A=\S+ ratio_B=\S+$", stdout, re.MULTILINE)
-    # Throughput, requests, CPU, and where a task's time goes (the last from the operator's /metrics:
-    # every task is reconciled at least once, to create its Pod)
-    assert (out / "benchmarks.md").read_text().count("| op10 |") == 4
+    # Throughput, requests, CPU, where a task's time goes (from the operator's /metrics: every task is
+    # reconciled at least once, to create its Pod), and the burst's arrivals against its service
+    assert (out / "benchmarks.md").read_text().count("| op10 |") == 5
+    assert scenarios["op1"]["arrivals_per_s"] > 0 and 0 <= scenarios["op1"]["backlog_at_last_create"] <= 20
     assert scenarios["op1"]["operator_work"]["reconciles_per_task"] >= 1.0
     assert scenarios["op1"]["pod_wait_s"]["p99"] > 0
 
