@@ -218,7 +218,10 @@ def render(header: list[str], rows: list[list[str]], markdown: bool = False) -> 
 def top_requests(counts: dict[str, float], limit: int = 12) -> str:
     shown = [(k, v) for k, v in counts.items() if v >= 0.005][:limit]  # what rounds to 0.00 says nothing
     more = len(counts) - len(shown)
-    return ", ".join(f"{k} {v:.2f}" for k, v in shown) + (f", … ({more} more)" if more > 0 else "")
+    text = ", ".join(f"{k} {v:.2f}" for k, v in shown)
+    if more > 0:  # (rs's client: one scale patch for 1,000 tasks, nothing shown)
+        text = f"{text}, … ({more} more)" if text else f"{more} kind{'s' * (more > 1)} under 0.005 each"
+    return text
 
 
 def tables(results: dict[str, Any]) -> str:

@@ -202,7 +202,11 @@ def run_failover(kubeconfig: Path, audit_log: Path, kills: int, rate: float, see
             time.sleep(rng.uniform(2.0, 5.0))  # it acts for a moment …
             signalled = time.time()
             procs[leader].send_signal(stop)  # … and dies, or is stopped
-            procs[leader].wait(timeout=60)
+            try:
+                procs[leader].wait(timeout=60)
+            except subprocess.TimeoutExpired:  # a stop that hangs: killed, as the kubelet does after the grace period
+                procs[leader].kill()
+                procs[leader].wait()
             kill_log.append(Stop(signalled, time.time(), leader, stop))
             procs[leader] = start(leader)  # the Deployment restarts the container: a new candidate
             result.kills += 1
