@@ -168,15 +168,27 @@ def test_a_stopped_reconciler_says_whether_a_reconcile_is_still_under_way() -> N
     assert done == ["a"]  # "b", due after the stop, is never taken
 
 
-def test_events_drain_waits_for_the_queued_events_to_be_posted(monkeypatch) -> None:
-    posted: list[str] = []
-    monkeypatch.setattr(events, "_post", lambda event: (time.sleep(0.05), posted.append(event["reason"])))
-    monkeypatch.setattr(events, "_queue", queue_module.Queue())
+def test_events_drain_waits_for_the_queued_events_to_be_handled(monkeypatch) -> None:
+    """The poster here is a plain consumer of the queue (no API): drain() waits on its task_done()."""
+    queued: queue_module.Queue[dict[str, object]] = queue_module.Queue()
+    monkeypatch.setattr(events, "_queue", queued)
     monkeypatch.setattr(events, "_thread", None)
     obj = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "n"}}
+    assert events.drain(0.1) is True  # nothing queued
     events.post(obj, "Normal", "First", "m")
-    assert events.drain(0.1) is False  # queued, and no poster started
-    events.start()
     events.post(obj, "Normal", "Second", "m")
+    assert events.drain(0.1) is False  # queued, and no poster
+    handled: list[object] = []
+
+    def consume() -> None:
+        while True:
+            event = queued.get()
+            time.sleep(0.05)
+            handled.append(event["reason"])
+            queued.task_done()
+
+    poster = threading.Thread(target=consume, daemon=True)
+    monkeypatch.setattr(events, "_thread", poster)
+    poster.start()
     assert events.drain(5) is True
-    assert posted == ["First", "Second"]
+    assert handled == ["First", "Second"]
