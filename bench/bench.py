@@ -767,6 +767,13 @@ class Bench:
         return self.args.timeout or 300 + 0.5 * tasks
 
 
+def free_port() -> int:
+    """A free loopback port (the operator's /metrics here, the endpoint's in bench_endpoint.py)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def split(items: list[int], parts: int) -> list[list[int]]:
     return [items[i::parts] for i in range(parts)]
 
@@ -822,9 +829,7 @@ class Operator:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Operator:
-        with socket.socket() as probe:  # a free port for its /metrics
-            probe.bind(("127.0.0.1", 0))
-            self.metrics_port = probe.getsockname()[1]
+        self.metrics_port = free_port()  # for its /metrics
         with self.log_path.open("wb") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "ecs_operator.cli", "run", "--namespace", self.namespace,

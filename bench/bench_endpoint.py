@@ -48,7 +48,7 @@ from typing import Any
 
 import boto3
 import urllib3
-from bench import Rest, request_totals  # bench/bench.py: the apiserver's own request counters
+from bench import Rest, free_port, request_totals  # bench/bench.py: the apiserver's own request counters
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.config import Config
@@ -88,14 +88,6 @@ def percentiles(values: list[float]) -> dict[str, float]:
     ordered = sorted(values)
     return {"p50": statistics.median(ordered), "p99": ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))],
             "max": ordered[-1]}
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_http(url: str, proc: subprocess.Popen[bytes], what: str) -> None:
