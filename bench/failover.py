@@ -76,13 +76,13 @@ class Result:
     kopf_writes: dict[str, int] = field(default_factory=dict)
     restarted_won: int = 0  # kills after which the killed replica's restarted process won the Lease
     released: int = 0  # SIGTERM stops after which the stopped leader's release of the Lease is in the audit log
-    stop: str = "kill"  # how the leader was stopped: kill (SIGKILL) or term (SIGTERM: it must release)
+    stop: signal.Signals = signal.SIGKILL  # how the leader was stopped (SIGTERM: it must release the Lease)
     log_dir: Path = Path()
 
     @property
     def ok(self) -> bool:
         return (self.duplicates == 0 and self.lost == 0 and self.gap_free and not self.overlaps
-                and len(self.failover_s) == self.kills and (self.stop == "kill" or self.released == self.kills))
+                and len(self.failover_s) == self.kills and (self.stop == signal.SIGKILL or self.released == self.kills))
 
     def summary(self) -> str:
         figures = [round(s, 1) for s in self.failover_s]
@@ -185,7 +185,7 @@ def run_failover(kubeconfig: Path, audit_log: Path, kills: int, rate: float, see
                 custom.patch_namespaced_custom_object(API_GROUP, API_VERSION, namespace, "ecstaskdefinitions",
                                                       "failover", {"spec": definition})
 
-    result = Result(log_dir=workdir, stop="kill" if stop == signal.SIGKILL else "term")
+    result = Result(log_dir=workdir, stop=stop)
     kill_log: list[Stop] = []
     threads = [threading.Thread(target=creator, daemon=True), threading.Thread(target=new_revisions, daemon=True)]
     try:
@@ -266,16 +266,20 @@ class Stop:
     exited: float
     victim: str
     how: signal.Signals
-    handover: float = 0.0  # from the audit log: when the victim's last request may have been received
+    # from the audit log (analysed()): the victim's writes are received no later than own_until, the
+    # next leader's no earlier than next_from
+    own_until: float = 0.0
+    next_from: float = 0.0
 
     def analysed(self, lease_writes: list[tuple[float, str]]) -> bool:
-        """SIGKILL: the kill, and a second of requests sent before it. SIGTERM: the victim's release
-        of the Lease (its last Lease write before it exited); False when there is none."""
+        """SIGKILL: the kill (requests sent just before it are received up to a second later).
+        SIGTERM: the victim's release of the Lease (its last Lease write before it exited), both
+        bounds; True when there is one."""
         if self.how == signal.SIGKILL:
-            self.handover = self.signalled + 1.0
+            self.own_until, self.next_from = self.signalled + 1.0, self.signalled
             return False
         release = [t for t, replica in lease_writes if replica == self.victim and self.signalled <= t <= self.exited]
-        self.handover = max(release, default=self.exited + 1.0)
+        self.own_until = self.next_from = max(release, default=self.exited + 1.0)
         return bool(release)
 
 
@@ -307,7 +311,7 @@ def analyse(audit_log: Path, users: dict[str, str], namespace: str, kill_log: li
         # saw the Lease's last renewal at the same moment) the killed one's restarted process. The
         # killed process made no request after the kill: anything received a second later is the
         # next leader's (it cannot take over within 10 s anyway); a stopped one, none after its release.
-        after = stopped.handover
+        after = stopped.own_until
         status = next((t for t, _, res in writes if t > after and res == "ecstasks/status"), None)
         acquired = next((t for t, _ in lease_writes if t > after), None)
         if status is not None:
@@ -319,8 +323,7 @@ def analyse(audit_log: Path, users: dict[str, str], namespace: str, kill_log: li
         # slack before, a request sent just before the kill is received a moment later; stopped:
         # its release of the Lease between the two writes)
         # (one replica's processes follow each other: the killed one is waited for before the next starts)
-        if r1 != r2 and not any(s.victim == r1 and t1 <= s.handover <= t2 + (s.how == signal.SIGKILL)
-                                for s in kill_log):
+        if r1 != r2 and not any(s.victim == r1 and t1 <= s.own_until and s.next_from <= t2 for s in kill_log):
             result.overlaps.append(f"{r1} wrote {res1} at {t1:.3f}, {r2} wrote {res2} at {t2:.3f}, no kill between")
 
 
